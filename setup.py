@@ -1,0 +1,88 @@
+"""Build and packaging for demem.
+
+This file is also what Beam ships to remote workers with ``--setup_file``:
+Dataflow builds an sdist from it on the launcher and every worker runs
+``pip install`` on that sdist, which compiles the Cython kernels there. Every
+``_*.pyx`` file under ``dedup/`` and ``sanitize/`` is a kernel and is compiled;
+adding a kernel needs no change here.
+"""
+import glob
+import os
+
+from setuptools import Extension, find_packages, setup
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+VERSION = "0.1.0"
+
+# Ranges match what apache-beam 2.75 itself accepts, so Beam's resolver and
+# ours never fight; exact versions for reproducible installs are pinned in
+# constraints.txt.
+INSTALL_REQUIRES = [
+    "apache-beam==2.75.0",
+    "numpy>=1.24,<2.5",
+    "pyarrow>=14,<24",
+    "pyyaml>=6,<7",
+    "zstandard>=0.18,<1",
+]
+
+EXTRAS = {
+    "test": [
+        "pytest>=8",
+        "hypothesis>=6.100",
+        "polars>=1.0",
+        "mmh3>=4.1",  # anchor for the exact-dedup hash kernel's known-answer test
+    ],
+    "bench": [
+        "datasketch>=1.6",
+        "rensa>=0.2",
+        "pydivsufsort>=0.0.14",
+        "psutil>=5.9",
+    ],
+}
+
+
+def _kernels():
+    """Every ``_*.pyx`` under dedup/ and sanitize/ becomes an extension module."""
+    from Cython.Build import cythonize
+
+    sources = sorted(
+        glob.glob(os.path.join("dedup", "_*.pyx")) + glob.glob(os.path.join("sanitize", "_*.pyx"))
+    )
+    extensions = [
+        Extension(
+            name=path[: -len(".pyx")].replace(os.sep, "."),
+            sources=[path],
+            extra_compile_args=["-O3"],
+        )
+        for path in sources
+    ]
+    return cythonize(
+        extensions,
+        compiler_directives={
+            "language_level": "3",
+            "boundscheck": False,
+            "wraparound": False,
+            "cdivision": True,
+            "initializedcheck": False,
+        },
+    )
+
+
+with open(os.path.join(HERE, "README.md"), encoding="utf-8") as fh:
+    LONG_DESCRIPTION = fh.read()
+
+setup(
+    name="demem",
+    version=VERSION,
+    description="Prepare training corpora that models do not memorize: dedup, PII and trace scrubbing, canaries, on Apache Beam.",
+    long_description=LONG_DESCRIPTION,
+    long_description_content_type="text/markdown",
+    python_requires=">=3.10",
+    packages=find_packages(include=["pipelines", "pipelines.*", "dedup", "dedup.*", "sanitize", "sanitize.*", "schemas", "schemas.*"]),
+    package_data={"pipelines": ["default.yaml"]},
+    ext_modules=_kernels(),
+    install_requires=INSTALL_REQUIRES,
+    extras_require=EXTRAS,
+    entry_points={"console_scripts": ["demem=pipelines.cli:main"]},
+    zip_safe=False,
+)
