@@ -1,0 +1,85 @@
+"""The ``demem`` command line.
+
+``demem run --input PATTERN [--input PATTERN ...] --output DIR [--config FILE]
+[--overwrite] [any Beam pipeline option]``: options demem does not know are
+handed to Beam untouched (``--runner DataflowRunner``, ``--direct_num_workers``,
+``--project`` …). Without ``--runner`` the run is embedded (FnApiRunner).
+
+Exit status: 0 success; 2 bad usage or config; 3 unreadable input or output
+directory; 4 accounting violated; 1 the pipeline itself failed. Failures print
+one line, ``demem: error: <reason>``, on stderr.
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+EXIT_OK, EXIT_FAILED, EXIT_CONFIG, EXIT_INPUT, EXIT_ACCOUNTING = 0, 1, 2, 3, 4
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="demem", description="Prepare training corpora that models do not memorize.")
+    commands = parser.add_subparsers(dest="command", required=True)
+    run = commands.add_parser(
+        "run", help="run the pipeline", description="Run the pipeline. Unknown options go to Apache Beam.",
+    )
+    run.add_argument("--input", action="append", required=True, metavar="PATTERN",
+                     help="file path, glob or Beam filesystem URI (repeatable)")
+    run.add_argument("--output", required=True, metavar="DIR", help="output directory (local or Beam URI)")
+    run.add_argument("--config", metavar="FILE", help="YAML config; defaults: pipelines/default.yaml")
+    run.add_argument("--overwrite", action="store_true", help="replace a previous run's output in DIR")
+    run.add_argument("--quiet", action="store_true", help="no progress logging")
+    commands.add_parser("default-config", help="print the documented default config")
+    return parser
+
+
+def _fail(code: int, message: str) -> int:
+    print(f"demem: error: {message}", file=sys.stderr)
+    return code
+
+
+def _configure_logging(quiet: bool) -> None:
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    for name in ("pipelines", "dedup", "sanitize"):
+        logging.getLogger(name).setLevel(logging.WARNING if quiet else logging.INFO)
+
+
+def _run(args, beam_args: list[str]) -> int:
+    from pipelines.config import ConfigError, load_config
+    from pipelines.pipeline import AccountingError, OutputDirError, run
+    from pipelines.report import format_summary
+
+    try:
+        config = load_config(args.config)
+    except ConfigError as err:
+        return _fail(EXIT_CONFIG, str(err))
+    _configure_logging(args.quiet)
+    try:
+        result = run(args.input, args.output, config, beam_args, overwrite=args.overwrite)
+    except (FileNotFoundError, OutputDirError) as err:
+        return _fail(EXIT_INPUT, str(err))
+    except AccountingError as err:
+        return _fail(EXIT_ACCOUNTING, str(err))
+    except Exception as err:  # a failed pipeline: one line here, the traceback in the log above
+        logging.getLogger("pipelines").debug("pipeline failed", exc_info=True)
+        first_line = (str(err).strip().splitlines() or [""])[0][:300]
+        return _fail(EXIT_FAILED, f"pipeline failed: {type(err).__name__}: {first_line}")
+    print(format_summary(result.report, args.output))
+    return EXIT_OK
+
+
+def main(argv: list[str] | None = None) -> int:
+    args, beam_args = _parser().parse_known_args(argv)
+    if args.command == "default-config":
+        from pipelines.config import default_config_text
+
+        print(default_config_text(), end="")
+        return EXIT_OK
+    if args.command == "run":
+        return _run(args, beam_args)
+    return _fail(EXIT_CONFIG, f"unknown command {args.command}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

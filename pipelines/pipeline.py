@@ -1,0 +1,187 @@
+"""The demem Beam graph: stages wired together from config, and one run of it.
+
+Reading top to bottom, :func:`build_pipeline` is the data flow of
+``shared/docs/DESIGN.md``: read → unique ids → each enabled stage in order →
+write data/, removed/, quarantine/ and the stats behind report.json. A stage
+is a composite ``PTransform`` from ``dedup`` or ``sanitize`` that takes
+documents and returns ``{"docs", "removed", "stats"}``; adding one is a line
+in :func:`enabled_stages`.
+"""
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass
+
+import apache_beam as beam
+from apache_beam.io.filesystems import FileSystems
+from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
+from apache_beam.runners.portability.fn_api_runner import FnApiRunner
+
+from dedup.exact import ExactDedup
+from pipelines import report as rep
+from pipelines.config import Config
+from pipelines.read import ReadCorpus, expand_patterns
+from pipelines.validate import QuarantineDuplicateIds
+from pipelines.write import STAGING, ShardLayout, WriteShards, placement_hash
+from schemas import DEMEM_VERSION
+from schemas.document import OUTPUT_SCHEMA
+from schemas.quarantine import QUARANTINE_SCHEMA
+from schemas.removal import REMOVAL_SCHEMA
+
+# What a demem run writes into its output directory; --overwrite removes only these.
+OUTPUT_ENTRIES = ("data", "removed", "quarantine", "canaries", STAGING, rep.REPORT_FILE, "report.html")
+
+
+class AccountingError(RuntimeError):
+    """input != output + removed + quarantined: something was lost or doubled."""
+
+
+class OutputDirError(RuntimeError):
+    """The output directory cannot be used as asked."""
+
+
+def enabled_stages(config: Config) -> list[tuple[str, beam.PTransform]]:
+    """(name, transform) of every enabled stage, in data-flow order."""
+    stages = []
+    if config.exact_dedup.enabled:
+        stages.append(("exact_dedup", ExactDedup()))
+    return stages
+
+
+def _provenance_order(row: dict) -> tuple[str, int]:
+    return row["source"], row["position"]
+
+
+def _layouts(output_dir: str, config: Config) -> dict[str, ShardLayout]:
+    seed = config.seed
+    metadata = {"demem.version": DEMEM_VERSION, "demem.config_hash": config.digest()}
+
+    def schema(base, kind):
+        return base.with_metadata({**metadata, "demem.kind": kind})
+
+    def by_provenance(row):
+        return placement_hash(f"{row['source']}\0{row['position']}", seed)
+
+    return {
+        "data": ShardLayout(
+            output_dir, "data", schema(OUTPUT_SCHEMA, "documents"),
+            placement=lambda doc: placement_hash(doc["id"], seed),
+            sort_key=lambda doc: (placement_hash(doc["id"], seed), doc["id"]),
+            size=rep.text_bytes, config=config.output,
+        ),
+        "removed": ShardLayout(
+            output_dir, "removed", schema(REMOVAL_SCHEMA, "removals"),
+            placement=by_provenance, sort_key=_provenance_order, size=rep.removed_bytes, config=config.output,
+        ),
+        "quarantine": ShardLayout(
+            output_dir, "quarantine", schema(QUARANTINE_SCHEMA, "quarantine"),
+            placement=by_provenance, sort_key=_provenance_order, size=rep.raw_bytes, config=config.output,
+        ),
+    }
+
+
+def build_pipeline(p: beam.Pipeline, inputs: list[str], output_dir: str, config: Config) -> list[str]:
+    """Add the whole demem graph to ``p``; returns the names of the enabled stages."""
+    stats = {}
+    read = p | "Read" >> ReadCorpus(inputs, config.input, config.validation)
+    stats["read.docs"] = read["docs"] | "CountRead" >> beam.CombineGlobally(rep.CountAndBytes(rep.text_bytes))
+    stats["read.quarantine"] = read["quarantine"] | "CountUnreadable" >> beam.CombineGlobally(
+        rep.CountAndBytes(rep.raw_bytes))
+
+    unique = read["docs"] | "UniqueIds" >> QuarantineDuplicateIds(config.validation.quarantine_raw_bytes)
+    docs = unique.docs
+    quarantine = (read["quarantine"], unique[QuarantineDuplicateIds.QUARANTINE]) | "AllQuarantine" >> beam.Flatten()
+
+    removed = []
+    stage_names = []
+    for name, stage in enabled_stages(config):
+        result = docs | name >> stage
+        docs = result["docs"]
+        removed.append(result["removed"])
+        stage_names.append(name)
+        stats[f"removed.{name}"] = result["removed"] | f"Count[{name}]" >> beam.CombineGlobally(
+            rep.CountAndBytes(rep.removed_bytes))
+        stats[f"stage.{name}"] = result["stats"]
+
+    layouts = _layouts(output_dir, config)
+    stats["output"] = docs | "CountOutput" >> beam.CombineGlobally(rep.CountAndBytes(rep.text_bytes))
+    stats["quarantine"] = quarantine | "CountQuarantine" >> beam.CombineGlobally(rep.CountAndBytes(rep.raw_bytes))
+    stats["quarantine.by_code"] = (
+        quarantine
+        | "Codes" >> beam.Map(lambda row: row["error_code"])
+        | "CountCodes" >> beam.combiners.Count.PerElement()
+        | "CodesToDict" >> beam.combiners.ToDict()
+    )
+    all_removed = removed | "AllRemoved" >> beam.Flatten(pipeline=p)
+    stats["shards.data"] = docs | "WriteData" >> WriteShards(layouts["data"])
+    stats["shards.removed"] = all_removed | "WriteRemoved" >> WriteShards(layouts["removed"])
+    stats["shards.quarantine"] = quarantine | "WriteQuarantine" >> WriteShards(layouts["quarantine"])
+    _ = stats | "Stats" >> rep.CollectStats(FileSystems.join(output_dir, STAGING, "stats.json"))
+    return stage_names
+
+
+def prepare_output_dir(output_dir: str, overwrite: bool) -> None:
+    """Refuse a non-empty directory unless ``overwrite``; then clear only demem's own entries."""
+    if "://" in output_dir:
+        existing = {m.path[len(output_dir.rstrip("/")) + 1 :].split("/")[0]
+                    for m in FileSystems.match([FileSystems.join(output_dir, "**")])[0].metadata_list}
+    else:
+        existing = set(os.listdir(output_dir)) if os.path.isdir(output_dir) else set()
+    if not existing:
+        return
+    if not overwrite:
+        raise OutputDirError(f"output directory {output_dir} is not empty; pass --overwrite to replace a previous run")
+    foreign = sorted(existing - set(OUTPUT_ENTRIES))
+    if foreign:
+        raise OutputDirError(
+            f"refusing to overwrite {output_dir}: it holds entries demem did not write ({', '.join(foreign[:3])})"
+        )
+    FileSystems.delete([FileSystems.join(output_dir, name) for name in sorted(existing)])
+
+
+def _has_runner(beam_args: list[str]) -> bool:
+    return any(arg == "--runner" or arg.startswith("--runner=") for arg in beam_args)
+
+
+@dataclass
+class RunResult:
+    report: dict
+    report_path: str
+
+
+def run(inputs: list[str], output_dir: str, config: Config, beam_args: list[str] = (), overwrite: bool = False,
+        runner=None) -> RunResult:
+    """Run demem once, wait for it, write report.json; raises on a bad setup or unbalanced counts.
+
+    Without ``--runner`` in ``beam_args`` (and no ``runner`` object) the
+    pipeline runs embedded on ``FnApiRunner``; ``--direct_num_workers`` and
+    ``--direct_running_mode`` then choose its parallelism.
+    """
+    expand_patterns(inputs)  # fail fast, before any worker starts, when an input matches nothing
+    prepare_output_dir(output_dir, overwrite)
+    options = PipelineOptions(list(beam_args))
+    if runner is None and not _has_runner(list(beam_args)):
+        runner = FnApiRunner()
+    runner_name = type(runner).__name__ if runner is not None else options.view_as(StandardOptions).runner
+    started = time.monotonic()
+    pipeline = beam.Pipeline(runner=runner, options=options)
+    stage_names = build_pipeline(pipeline, inputs, output_dir, config)
+    result = pipeline.run()
+    result.wait_until_finish()
+    wall = time.monotonic() - started
+    try:
+        busy = rep.stage_busy_seconds(result.metrics().query())
+    except (NotImplementedError, AttributeError):  # portable runners without metrics support
+        busy = {}
+    stats = rep.read_stats(FileSystems.join(output_dir, STAGING, "stats.json"))
+    report = rep.build_report(stats, config.to_dict(), config.digest(), stage_names, wall, busy, str(runner_name))
+    FileSystems.delete([FileSystems.join(output_dir, STAGING)])
+    path = rep.write_report(output_dir, report)
+    if not report["accounting_ok"]:
+        c = report["counts"]
+        raise AccountingError(
+            f"accounting violated: input {c['input']} != output {c['output']} + removed "
+            f"{sum(c['removed'].values())} + quarantined {c['quarantined']} (see {path})"
+        )
+    return RunResult(report, path)

@@ -1,0 +1,194 @@
+"""Validation and normalization: raw input records become documents or quarantine rows.
+
+Contract: every raw record handed to :func:`validate_fields` or
+:func:`parse_json_line` yields exactly one result, either a document dict
+(see ``schemas.document``) or a quarantine row (see ``schemas.quarantine``).
+Nothing is dropped. Reasons name the problem and its location, never content.
+
+Rules, in the order they are checked:
+
+1. a JSONL line must be UTF-8 (``invalid_utf8``), JSON (``malformed_json``)
+   and an object (``not_an_object``);
+2. the text field must exist and be non-null (``missing_text``) and be a
+   string (``text_not_string``) whose UTF-8 encoding is valid, which rules out
+   lone surrogates from ``\\ud800``-style escapes (``invalid_utf8``);
+3. the id field, when present and not null, must be a string or an integer
+   (``invalid_id``); an absent or null id becomes ``"<source>#<position>"``;
+4. the text is normalized (NFC by default), then must not be empty or
+   whitespace-only (``empty_text``) and must fit ``max_text_bytes`` UTF-8
+   bytes (``text_too_large``);
+5. corpus-wide, an id must be unique: :class:`QuarantineDuplicateIds` keeps
+   the first record in corpus order and quarantines the rest (``duplicate_id``).
+
+All other fields are kept, as canonical JSON, in the document's ``metadata``.
+"""
+from __future__ import annotations
+
+import json
+import unicodedata
+from dataclasses import dataclass, field
+from typing import Literal
+
+import apache_beam as beam
+
+from schemas import quarantine as q
+from schemas.document import corpus_order
+
+
+@dataclass(frozen=True)
+class ValidationConfig:
+    normalization: Literal["NFC", "NFKC", "none"] = field(
+        default="NFC", metadata={"help": "Unicode normalization applied before hashing and output"}
+    )
+    max_text_bytes: int = field(
+        default=50 * 2**20, metadata={"unit": "bytes", "min": 1, "help": "larger texts are quarantined"}
+    )
+    quarantine_raw_bytes: int = field(
+        default=4096, metadata={"unit": "bytes", "min": 0, "help": "raw bytes kept per quarantine row"}
+    )
+
+
+class RecordValidator:
+    """Turns raw fields into a document, or a quarantine row. Plain Python, no Beam."""
+
+    def __init__(self, id_field: str, text_field: str, config: ValidationConfig):
+        self.id_field = id_field
+        self.text_field = text_field
+        self.config = config
+
+    def _quarantine(self, source: str, position: int, code: str, reason: str, raw: bytes | dict, rid=None) -> dict:
+        if isinstance(raw, dict):  # a parsed row without original bytes (Parquet): keep it as JSON
+            raw = json.dumps(raw, sort_keys=True, ensure_ascii=False, default=str).encode("utf-8", "replace")
+        return q.quarantine_record(source, position, code, reason, raw, self.config.quarantine_raw_bytes, rid)
+
+    def parse_json_line(self, line: bytes, source: str, position: int) -> dict:
+        """One JSONL line (without its newline) to a document or quarantine row."""
+        try:
+            decoded = line.decode("utf-8")
+        except UnicodeDecodeError as err:
+            return self._quarantine(
+                source, position, q.INVALID_UTF8, f"line {position}: invalid UTF-8 at byte {err.start}", line
+            )
+        try:
+            record = json.loads(decoded)
+        except json.JSONDecodeError as err:
+            return self._quarantine(
+                source, position, q.MALFORMED_JSON, f"line {position}: malformed JSON: {err.msg} at column {err.colno}", line
+            )
+        if not isinstance(record, dict):
+            kind = type(record).__name__
+            return self._quarantine(
+                source, position, q.NOT_AN_OBJECT, f"line {position}: a JSON {kind}, not an object", line
+            )
+        return self.validate_fields(record, source, position, line)
+
+    def validate_fields(self, record: dict, source: str, position: int, raw: bytes | None = None) -> dict:
+        """A parsed record (JSON object or Parquet row) to a document or quarantine row.
+
+        ``raw`` is the record's original bytes for the quarantine row; without
+        them the row stores the parsed record as JSON.
+        """
+        raw = record if raw is None else raw
+        where = f"record at {source}:{position}"
+        text = record.get(self.text_field)
+        if text is None:
+            return self._quarantine(source, position, q.MISSING_TEXT, f"{where}: no '{self.text_field}' field", raw)
+        if not isinstance(text, str):
+            kind = type(text).__name__
+            return self._quarantine(
+                source, position, q.TEXT_NOT_STRING, f"{where}: '{self.text_field}' is a {kind}, not a string", raw
+            )
+        raw_id = record.get(self.id_field)
+        if raw_id is None:
+            doc_id = f"{source}#{position}"
+        elif isinstance(raw_id, str) or (isinstance(raw_id, int) and not isinstance(raw_id, bool)):
+            doc_id = str(raw_id)
+        else:
+            kind = type(raw_id).__name__
+            return self._quarantine(
+                source, position, q.INVALID_ID, f"{where}: '{self.id_field}' is a {kind}, not a string or integer", raw
+            )
+        if self.config.normalization != "none" and not unicodedata.is_normalized(self.config.normalization, text):
+            text = unicodedata.normalize(self.config.normalization, text)
+        try:
+            size = len(text.encode("utf-8"))
+        except UnicodeEncodeError as err:
+            return self._quarantine(
+                source, position, q.INVALID_UTF8, f"{where}: text has a lone surrogate at character {err.start}", raw, doc_id
+            )
+        if not text.strip():
+            return self._quarantine(source, position, q.EMPTY_TEXT, f"{where}: text is empty or whitespace only", raw, doc_id)
+        if size > self.config.max_text_bytes:
+            return self._quarantine(
+                source,
+                position,
+                q.TEXT_TOO_LARGE,
+                f"{where}: text is {size} bytes, over the limit of {self.config.max_text_bytes}",
+                raw,
+                doc_id,
+            )
+        extra = {k: v for k, v in record.items() if k not in (self.id_field, self.text_field)}
+        metadata = json.dumps(extra, sort_keys=True, ensure_ascii=False, default=str) if extra else None
+        return {"id": doc_id, "text": text, "source": source, "position": position, "metadata": metadata}
+
+
+def is_quarantine(result: dict) -> bool:
+    """True for a quarantine row, False for a document."""
+    return "error_code" in result
+
+
+def split_duplicate_ids(records: list[dict], raw_limit: int) -> tuple[dict, list[dict]]:
+    """Of documents sharing one id, keep the first in corpus order; quarantine the rest."""
+    ordered = sorted(records, key=corpus_order)
+    first = ordered[0]
+    rejected = [
+        q.quarantine_record(
+            doc["source"],
+            doc["position"],
+            q.DUPLICATE_ID,
+            f"record at {doc['source']}:{doc['position']}: id already used by the record at "
+            f"{first['source']}:{first['position']}",
+            None,
+            raw_limit,
+            doc["id"],
+        )
+        for doc in ordered[1:]
+    ]
+    return first, rejected
+
+
+class QuarantineDuplicateIds(beam.PTransform):
+    """Documents in, documents with unique ids out; the rest tagged ``quarantine``.
+
+    One GroupByKey on the id: memory per key is the documents sharing that id.
+    """
+
+    QUARANTINE = "quarantine"
+
+    def __init__(self, raw_limit: int):
+        super().__init__()
+        self.raw_limit = raw_limit
+
+    def expand(self, docs):
+        return (
+            docs
+            | "KeyById" >> beam.Map(lambda doc: (doc["id"], doc))
+            | "GroupById" >> beam.GroupByKey()
+            | "KeepFirst" >> beam.ParDo(_KeepFirstOfId(self.raw_limit)).with_outputs(self.QUARANTINE, main="docs")
+        )
+
+
+class _KeepFirstOfId(beam.DoFn):
+    def __init__(self, raw_limit: int):
+        self.raw_limit = raw_limit
+
+    def process(self, keyed):
+        _, records = keyed
+        records = list(records)
+        if len(records) == 1:
+            yield records[0]
+            return
+        first, rejected = split_duplicate_ids(records, self.raw_limit)
+        yield first
+        for row in rejected:
+            yield beam.pvalue.TaggedOutput(QuarantineDuplicateIds.QUARANTINE, row)

@@ -1,0 +1,36 @@
+"""The removal log: one row per document a stage took out of the corpus.
+
+``DIR/removed/*.parquet`` answers "where did document X go?". It holds ids,
+provenance and the decision, never text: the log is shared more widely than
+the data and must not carry PII.
+"""
+from __future__ import annotations
+
+import pyarrow as pa
+
+REMOVAL_SCHEMA = pa.schema(
+    [
+        pa.field("id", pa.string(), nullable=False),
+        pa.field("source", pa.string(), nullable=False),
+        pa.field("position", pa.int64(), nullable=False),
+        pa.field("stage", pa.string(), nullable=False),
+        pa.field("reason", pa.string(), nullable=False),
+        pa.field("kept_id", pa.string(), nullable=True),
+        pa.field("cluster_id", pa.string(), nullable=True),
+        pa.field("text_bytes", pa.int64(), nullable=False),
+    ]
+)
+
+
+def removal_record(doc: dict, stage: str, reason: str, kept_id: str | None = None, cluster_id: str | None = None) -> dict:
+    """The removal row for ``doc``, taken out by ``stage`` for ``reason``."""
+    return {
+        "id": doc["id"],
+        "source": doc["source"],
+        "position": doc["position"],
+        "stage": stage,
+        "reason": reason,
+        "kept_id": kept_id,
+        "cluster_id": cluster_id,
+        "text_bytes": len(doc["text"].encode("utf-8")),
+    }
