@@ -31,6 +31,7 @@ EXTRAS = {
         "hypothesis>=6.100",
         "polars>=1.0",
         "mmh3>=4.1",  # anchor for the exact-dedup hash kernel's known-answer test
+        "datasets>=3.0",  # proves the output loads in Hugging Face datasets
     ],
     "bench": [
         "datasketch>=1.6",

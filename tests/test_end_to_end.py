@@ -1,0 +1,225 @@
+"""The whole pipeline on FnApiRunner: contents, counts, quarantine, determinism, atomicity, CLI."""
+from __future__ import annotations
+
+import gzip
+import hashlib
+import json
+import os
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from pipelines import cli
+from pipelines import write as write_module
+from pipelines.config import Config, config_from_mapping
+from pipelines.pipeline import OutputDirError, run
+from schemas import quarantine as q
+
+TWO_WORKERS = ["--direct_num_workers=2", "--direct_running_mode=multi_processing"]
+
+
+def _doc(i, text=None, **extra):
+    return {"id": f"d{i}", "text": text or f"Document {i} talks about topic {i % 7} at some length.", **extra}
+
+
+@pytest.fixture
+def corpus(tmp_path):
+    """Four files, three formats, with duplicates across files and one bad record of several kinds."""
+    src = tmp_path / "in"
+    src.mkdir()
+    a = [_doc(i, lang="en") for i in range(40)]
+    a[5] = _doc(5, text=a[3]["text"])  # exact duplicate of d3 inside a file
+    lines = [json.dumps(r).encode() for r in a]
+    lines.insert(10, b'{"id": "broken", "text": ')
+    lines.insert(20, b'{"id": "d1", "text": "reused id"}')
+    lines.insert(30, b'{"id": "e", "text": ""}')
+    (src / "a.jsonl").write_bytes(b"\n".join(lines) + b"\n")
+    b = [_doc(100 + i) for i in range(30)] + [{"id": "copy-of-d7", "text": a[7]["text"]}]
+    (src / "b.jsonl.gz").write_bytes(gzip.compress(b"".join(json.dumps(r).encode() + b"\n" for r in b)))
+    pq.write_table(pa.table({"id": [f"p{i}" for i in range(20)],
+                             "text": [f"Parquet document {i}." for i in range(19)] + [a[9]["text"]]}),
+                   src / "c.parquet")
+    (src / "d.txt").write_text("A plain text file is one whole document.\n")
+    expected_kept = {d["id"]: d["text"] for d in a if d["id"] != "d5"}
+    expected_kept.update({d["id"]: d["text"] for d in b if d["id"] != "copy-of-d7"})
+    expected_kept.update({f"p{i}": f"Parquet document {i}." for i in range(19)})
+    expected_kept[f"{src / 'd.txt'}#0"] = "A plain text file is one whole document.\n"
+    return src, expected_kept
+
+
+def _inputs(src: Path) -> list[str]:
+    return [str(src / "*.jsonl"), str(src / "*.gz"), str(src / "c.parquet"), str(src / "*.txt")]
+
+
+def _shard_bytes(out: Path) -> dict[str, str]:
+    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted((out / "data").iterdir())}
+
+
+def test_two_workers_multiprocessing_exact_contents_counts_and_reasons(corpus, tmp_path):
+    src, expected = corpus
+    out = tmp_path / "out"
+    result = run(_inputs(src), str(out), Config(), TWO_WORKERS)
+    report = json.loads((out / "report.json").read_text())
+    assert report == result.report
+    assert report["accounting_ok"] is True
+    assert report["counts"] == {"input": 40 + 3 + 31 + 20 + 1, "output": len(expected),
+                                "removed": {"exact_dedup": 3}, "quarantined": 3}
+    data = pq.read_table(out / "data").to_pylist()
+    assert {row["id"]: row["text"] for row in data} == expected
+    assert json.loads(next(r for r in data if r["id"] == "d0")["metadata"]) == {"lang": "en"}
+
+    removed = pq.read_table(out / "removed").to_pylist()
+    assert {(r["id"], r["kept_id"], r["stage"], r["reason"]) for r in removed} == {
+        ("d5", "d3", "exact_dedup", "exact_duplicate"),
+        ("copy-of-d7", "d7", "exact_dedup", "exact_duplicate"),
+        ("p19", "d9", "exact_dedup", "exact_duplicate"),
+    }
+    assert "text" not in removed[0]
+
+    quarantine = pq.read_table(out / "quarantine").to_pylist()
+    assert sorted((r["error_code"], r["position"]) for r in quarantine) == [
+        (q.DUPLICATE_ID, 21), (q.EMPTY_TEXT, 31), (q.MALFORMED_JSON, 11)]
+    dup = next(r for r in quarantine if r["error_code"] == q.DUPLICATE_ID)
+    assert dup["reason"].endswith(f"id already used by the record at {src / 'a.jsonl'}:2")
+    assert report["quarantine_by_code"] == {q.DUPLICATE_ID: 1, q.EMPTY_TEXT: 1, q.MALFORMED_JSON: 1}
+    assert not (out / ".staging").exists()
+
+
+def test_same_input_gives_byte_identical_shards_whatever_the_workers(corpus, tmp_path):
+    src, _ = corpus
+    config = config_from_mapping({"output": {"shard_target_bytes": 1000, "row_group_bytes": 300}})
+    first, second = tmp_path / "one", tmp_path / "two"
+    run(_inputs(src), str(first), config)
+    run(_inputs(src), str(second), config, TWO_WORKERS)
+    shards = _shard_bytes(first)
+    assert len(shards) > 1
+    assert shards == _shard_bytes(second)
+    for path in (first / "data").iterdir():
+        parquet = pq.ParquetFile(path)
+        assert parquet.metadata.num_row_groups >= 1
+        meta = parquet.schema_arrow.metadata
+        assert meta[b"demem.config_hash"] == config.digest().encode() and b"demem.version" in meta
+
+
+def test_seed_changes_the_shuffle_not_the_content(corpus, tmp_path):
+    src, expected = corpus
+    run(_inputs(src), str(tmp_path / "s0"), Config())
+    run(_inputs(src), str(tmp_path / "s1"), config_from_mapping({"seed": 1}))
+    ids = [pq.read_table(tmp_path / s / "data").column("id").to_pylist() for s in ("s0", "s1")]
+    assert sorted(ids[0]) == sorted(ids[1]) == sorted(expected)
+    assert ids[0] != ids[1]
+
+
+def test_corrupt_files_do_not_stop_the_run(tmp_path):
+    src = tmp_path / "in"
+    src.mkdir()
+    good = [_doc(i, text=f"good document {i} " + "text " * 30) for i in range(300)]
+    blob = gzip.compress(b"".join(json.dumps(r).encode() + b"\n" for r in good))
+    (src / "truncated.jsonl.gz").write_bytes(blob[: len(blob) // 2])
+    garbage = os.urandom(3000).replace(b"\n", b" ")
+    (src / "garbage.jsonl").write_bytes(json.dumps(_doc(900)).encode() + b"\n" + garbage + b"\n"
+                                        + json.dumps(_doc(901)).encode() + b"\n")
+    out = tmp_path / "out"
+    report = run([str(src / "*")], str(out), Config()).report
+    assert report["accounting_ok"]
+    codes = report["quarantine_by_code"]
+    assert codes[q.TRUNCATED_FILE] == 1
+    assert sum(codes.get(c, 0) for c in (q.INVALID_UTF8, q.MALFORMED_JSON)) == 1
+    ids = set(pq.read_table(out / "data").column("id").to_pylist())
+    assert {"d900", "d901"} <= ids
+    read_from_truncated = ids - {"d900", "d901"}
+    assert 0 < len(read_from_truncated) < 300
+    assert read_from_truncated == {f"d{i}" for i in range(len(read_from_truncated))}
+
+
+def test_output_is_readable_by_pyarrow_polars_and_datasets(corpus, tmp_path, monkeypatch):
+    import polars as pl
+
+    src, expected = corpus
+    out = tmp_path / "out"
+    run(_inputs(src), str(out), Config())
+    files = sorted(str(p) for p in (out / "data").glob("*.parquet"))
+    assert pl.read_parquet(files).height == len(expected)
+    monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    datasets = pytest.importorskip("datasets")
+    loaded = datasets.load_dataset("parquet", data_files=files, split="train", cache_dir=str(tmp_path / "hf"))
+    assert loaded.num_rows == len(expected)
+    assert set(loaded.column_names) == {"id", "text", "metadata"}
+
+
+def test_empty_output_still_writes_one_readable_shard(tmp_path):
+    (tmp_path / "only-bad.jsonl").write_bytes(b'{"id": 1, "text": "  "}\n')
+    out = tmp_path / "out"
+    report = run([str(tmp_path / "only-bad.jsonl")], str(out), Config()).report
+    assert report["counts"]["output"] == 0 and report["counts"]["quarantined"] == 1
+    assert pq.read_table(out / "data" / "part-00000-of-00001.parquet").num_rows == 0
+
+
+def test_crashed_write_leaves_no_shard_that_looks_complete(corpus, tmp_path, monkeypatch):
+    src, _ = corpus
+    config = config_from_mapping({"output": {"shard_target_bytes": 500}})
+    real, calls = write_module._write_bytes, []
+
+    def failing(path, payload):
+        calls.append(path)
+        if "/data/" in path and len([c for c in calls if "/data/" in c]) == 3:
+            raise OSError("disk full (simulated)")
+        real(path, payload)
+
+    monkeypatch.setattr(write_module, "_write_bytes", failing)
+    out = tmp_path / "out"
+    with pytest.raises(Exception):
+        run(_inputs(src), str(out), config)
+    assert not list((out / "data").glob("*.parquet"))
+    assert not (out / "report.json").exists()
+
+
+def test_refuses_non_empty_output_dir_and_foreign_files(corpus, tmp_path):
+    src, _ = corpus
+    out = tmp_path / "out"
+    run(_inputs(src), str(out), Config())
+    with pytest.raises(OutputDirError, match="not empty; pass --overwrite"):
+        run(_inputs(src), str(out), Config())
+    run(_inputs(src), str(out), Config(), overwrite=True)
+    (out / "notes.txt").write_text("mine")
+    with pytest.raises(OutputDirError, match="did not write"):
+        run(_inputs(src), str(out), Config(), overwrite=True)
+
+
+def test_cli_exit_codes_and_one_line_errors(corpus, tmp_path, capsys):
+    src, _ = corpus
+    bad_config = tmp_path / "bad.yaml"
+    bad_config.write_text("output:\n  compression: lz4\n")
+    out = str(tmp_path / "out")
+
+    assert cli.main(["run", "--input", str(src / "*.jsonl"), "--output", out, "--config", str(bad_config)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("demem: error: config key 'output.compression'") and "\n" not in err
+
+    assert cli.main(["run", "--input", str(src / "nothing-*.jsonl"), "--output", out]) == 3
+    assert "matched no files" in capsys.readouterr().err
+
+    assert cli.main(["run", "--input", str(src / "*.jsonl"), "--output", out, "--quiet"]) == 0
+    summary = capsys.readouterr().out
+    assert "accounting   ok" in summary and "by exact_dedup" in summary
+    assert cli.main(["run", "--input", str(src / "*.jsonl"), "--output", out, "--quiet"]) == 3
+
+
+def test_cli_reports_accounting_violation_with_status_4(corpus, tmp_path, capsys, monkeypatch):
+    from pipelines import report as rep
+
+    src, _ = corpus
+    real = rep.build_report
+
+    def lossy(stats, *args):
+        stats["read.docs"]["rows"] += 1  # pretend one document vanished
+        return real(stats, *args)
+
+    monkeypatch.setattr(rep, "build_report", lossy)
+    code = cli.main(["run", "--input", str(src / "*.jsonl"), "--output", str(tmp_path / "o"), "--quiet"])
+    assert code == 4
+    assert "accounting violated" in capsys.readouterr().err
+    assert json.loads((tmp_path / "o" / "report.json").read_text())["accounting_ok"] is False
