@@ -37,7 +37,6 @@ EXTRAS = {
         "datasketch>=1.6",
         "rensa>=0.2",
         "pydivsufsort>=0.0.14",
-        "psutil>=5.9",
     ],
 }
 
