@@ -54,7 +54,9 @@ def exact_dedup(docs: list[dict]) -> tuple[list[dict], list[dict]]:
     return [doc for doc in docs if doc["id"] in kept_ids], removed
 
 
-class _DigestText(beam.DoFn):
+class DigestText(beam.DoFn):
+    """document -> (digest of its text, document): the grouping key of exact dedup."""
+
     def setup(self):
         self.busy_us = beam.metrics.Metrics.counter(STAGE, "busy_us")
 
@@ -66,35 +68,28 @@ class _DigestText(beam.DoFn):
 
 
 class _KeepFirst(beam.DoFn):
-    def setup(self):
-        self.groups = beam.metrics.Metrics.counter(STAGE, "duplicate_groups")
-
     def process(self, keyed):
         _, docs = keyed
         docs = list(docs)
         if len(docs) == 1:
             yield docs[0]
             return
-        self.groups.inc()
         kept, removed = split_exact_duplicates(docs)
         yield kept
         yield beam.pvalue.TaggedOutput(REMOVED, (len(docs), removed))
 
 
-class ExactDedup(beam.PTransform):
-    """Documents in; ``{"docs": kept, "removed": removal rows, "stats": one dict}`` out.
+class KeepFirstPerText(beam.PTransform):
+    """``(digest, documents)`` groups in; ``{"docs", "removed", "stats"}`` out.
 
-    ``stats`` holds ``duplicate_groups`` (texts seen more than once) and
-    ``largest_group`` (copies of the most repeated text).
+    The half of :class:`ExactDedup` after the shuffle, for pipelines that
+    group documents by text digest themselves (demem's own pipeline groups
+    once for both id uniqueness and exact dedup). ``stats`` holds
+    ``duplicate_groups`` (texts seen more than once) and ``largest_group``.
     """
 
-    def expand(self, docs):
-        results = (
-            docs
-            | "Digest" >> beam.ParDo(_DigestText())
-            | "GroupByText" >> beam.GroupByKey()
-            | "KeepFirst" >> beam.ParDo(_KeepFirst()).with_outputs(REMOVED, main="docs")
-        )
+    def expand(self, groups):
+        results = groups | "KeepFirst" >> beam.ParDo(_KeepFirst()).with_outputs(REMOVED, main="docs")
         removed = results[REMOVED] | "RemovalRows" >> beam.FlatMap(lambda sized: sized[1])
         stats = (
             results[REMOVED]
@@ -102,6 +97,18 @@ class ExactDedup(beam.PTransform):
             | "Summarize" >> beam.CombineGlobally(_GroupStats())
         )
         return {"docs": results.docs, "removed": removed, "stats": stats}
+
+
+class ExactDedup(beam.PTransform):
+    """Documents in; ``{"docs": kept, "removed": removal rows, "stats": one dict}`` out."""
+
+    def expand(self, docs):
+        return (
+            docs
+            | "Digest" >> beam.ParDo(DigestText())
+            | "GroupByText" >> beam.GroupByKey()
+            | "KeepFirstPerText" >> KeepFirstPerText()
+        )
 
 
 class _GroupStats(beam.CombineFn):

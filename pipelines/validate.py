@@ -17,7 +17,7 @@ Rules, in the order they are checked:
 4. the text is normalized (NFC by default), then must not be empty or
    whitespace-only (``empty_text``) and must fit ``max_text_bytes`` UTF-8
    bytes (``text_too_large``);
-5. corpus-wide, an id must be unique: :class:`QuarantineDuplicateIds` keeps
+5. corpus-wide, an id must be unique: :class:`GroupWithUniqueIds` keeps
    the first record in corpus order and quarantines the rest (``duplicate_id``).
 
 All other fields are kept, as canonical JSON, in the document's ``metadata``.
@@ -32,7 +32,6 @@ from typing import Literal
 import apache_beam as beam
 
 from schemas import quarantine as q
-from schemas.document import corpus_order
 
 
 @dataclass(frozen=True)
@@ -137,30 +136,18 @@ def is_quarantine(result: dict) -> bool:
     return "error_code" in result
 
 
-def split_duplicate_ids(records: list[dict], raw_limit: int) -> tuple[dict, list[dict]]:
-    """Of documents sharing one id, keep the first in corpus order; quarantine the rest."""
-    ordered = sorted(records, key=corpus_order)
-    first = ordered[0]
-    rejected = [
-        q.quarantine_record(
-            doc["source"],
-            doc["position"],
-            q.DUPLICATE_ID,
-            f"record at {doc['source']}:{doc['position']}: id already used by the record at "
-            f"{first['source']}:{first['position']}",
-            None,
-            raw_limit,
-            doc["id"],
-        )
-        for doc in ordered[1:]
-    ]
-    return first, rejected
+class GroupWithUniqueIds(beam.PTransform):
+    """``(key, document)`` pairs in; documents grouped by key, duplicate ids quarantined.
 
+    Output ``{"groups": (key, [documents]), "quarantine": rows}``. A document
+    whose id an earlier document (in corpus order) already holds is left out
+    of its group and quarantined as ``duplicate_id``.
 
-class QuarantineDuplicateIds(beam.PTransform):
-    """Documents in, documents with unique ids out; the rest tagged ``quarantine``.
-
-    One GroupByKey on the id: memory per key is the documents sharing that id.
+    Cost: one shuffle of documents (the grouping the caller needs anyway,
+    e.g. by text digest for exact dedup) plus one shuffle of small
+    ``(id, source, position, key)`` records for the id check, instead of a
+    second shuffle of whole documents. Memory: one key's documents, and one
+    id's small records, on one worker.
     """
 
     QUARANTINE = "quarantine"
@@ -169,26 +156,54 @@ class QuarantineDuplicateIds(beam.PTransform):
         super().__init__()
         self.raw_limit = raw_limit
 
-    def expand(self, docs):
-        return (
-            docs
-            | "KeyById" >> beam.Map(lambda doc: (doc["id"], doc))
+    def expand(self, keyed_docs):
+        raw_limit = self.raw_limit
+        vetoes = (
+            keyed_docs
+            | "IdIndex" >> beam.Map(lambda kv: (kv[1]["id"], (kv[1]["source"], kv[1]["position"], kv[0])))
             | "GroupById" >> beam.GroupByKey()
-            | "KeepFirst" >> beam.ParDo(_KeepFirstOfId(self.raw_limit)).with_outputs(self.QUARANTINE, main="docs")
+            | "Vetoes" >> beam.FlatMap(lambda claims: duplicate_id_vetoes(*claims, raw_limit=raw_limit))
         )
+        results = (
+            {"docs": keyed_docs, "vetoes": vetoes}
+            | "GroupByKey" >> beam.CoGroupByKey()
+            | "DropVetoed" >> beam.ParDo(_DropVetoed()).with_outputs(self.QUARANTINE, main="groups")
+        )
+        return {"groups": results.groups, "quarantine": results[self.QUARANTINE]}
 
 
-class _KeepFirstOfId(beam.DoFn):
-    def __init__(self, raw_limit: int):
-        self.raw_limit = raw_limit
+def duplicate_id_vetoes(doc_id: str, claims, raw_limit: int) -> list[tuple]:
+    """Claims ``(source, position, key)`` on one id -> ``(key, quarantine row)`` for all but the first.
 
+    The first claim in corpus order (source, then position) keeps the id.
+    """
+    claims = sorted(claims)
+    first_source, first_position, _ = claims[0]
+    vetoes = []
+    for source, position, key in claims[1:]:
+        row = q.quarantine_record(
+            source,
+            position,
+            q.DUPLICATE_ID,
+            f"record at {source}:{position}: id already used by the record at {first_source}:{first_position}",
+            None,
+            raw_limit,
+            doc_id,
+        )
+        vetoes.append((key, row))
+    return vetoes
+
+
+class _DropVetoed(beam.DoFn):
     def process(self, keyed):
-        _, records = keyed
-        records = list(records)
-        if len(records) == 1:
-            yield records[0]
-            return
-        first, rejected = split_duplicate_ids(records, self.raw_limit)
-        yield first
-        for row in rejected:
-            yield beam.pvalue.TaggedOutput(QuarantineDuplicateIds.QUARANTINE, row)
+        key, joined = keyed
+        vetoes = list(joined["vetoes"])
+        docs = joined["docs"]
+        if vetoes:
+            vetoed = {(row["source"], row["position"]) for row in vetoes}
+            docs = [doc for doc in docs if (doc["source"], doc["position"]) not in vetoed]
+            for row in vetoes:
+                yield beam.pvalue.TaggedOutput(GroupWithUniqueIds.QUARANTINE, row)
+        docs = list(docs)
+        if docs:
+            yield key, docs

@@ -36,6 +36,7 @@ import pyarrow.parquet as pq
 from apache_beam.io.filesystems import FileSystems
 
 from dedup.hashing import murmur3_128
+from pipelines.report import CountAndBytes
 
 LOG = logging.getLogger(__name__)
 STAGING = ".staging"
@@ -61,22 +62,17 @@ def placement_hash(key: str, seed: int) -> int:
 
 
 def shard_count(total_bytes: int, rows: int, target: int) -> int:
-    """Number of shards for ``total_bytes`` at ``target`` bytes each (at least 1, at most ``rows``)."""
+    """Number of shards for ``total_bytes`` at ``target`` bytes each (at least 1, at most ``rows``).
+
+    A shard that receives no row is still written, empty, so that all M
+    files named ``-of-M`` exist.
+    """
     return max(1, min(rows, math.ceil(total_bytes / target)))
 
 
 def shard_of(hash64: int, shards: int) -> int:
     """Range-partition the 64-bit hash space into ``shards`` equal parts."""
     return (hash64 * shards) >> 64
-
-
-def sum_pairs(pairs) -> tuple[int, int]:
-    """Element-wise sum of (bytes, rows) pairs; an associative combiner."""
-    total_bytes = total_rows = 0
-    for size, rows in pairs:
-        total_bytes += size
-        total_rows += rows
-    return total_bytes, total_rows
 
 
 def shard_name(index: int, shards: int) -> str:
@@ -148,37 +144,51 @@ class _WriteShard(beam.DoFn):
 
 
 class _Publish(beam.DoFn):
-    """Rename every staged shard into place at once; an empty collection gets one empty shard."""
+    """Rename every staged shard into place at once, after writing any shard that got no rows."""
 
     def __init__(self, layout: ShardLayout):
         self.layout = layout
 
-    def process(self, written: list[dict]):
+    def process(self, written: list[dict], shards: int):
         layout = self.layout
+        _ensure_dir(FileSystems.join(layout.output_dir, STAGING, layout.name))
         _ensure_dir(FileSystems.join(layout.output_dir, layout.name))
-        if not written:
-            name = shard_name(0, 1)
-            _write_bytes(layout.final_path(name), encode_parquet([], layout.schema, layout.size, layout.config))
-            yield [{"file": f"{layout.name}/{name}", "rows": 0, "bytes": 0}]
-            return
+        present = {entry["file"] for entry in written}
+        written = list(written)
+        for index in range(shards):
+            name = shard_name(index, shards)
+            if f"{layout.name}/{name}" not in present:
+                payload = encode_parquet([], layout.schema, layout.size, layout.config)
+                _write_bytes(layout.staging_path(name), payload)
+                written.append({"file": f"{layout.name}/{name}", "rows": 0, "bytes": len(payload)})
         names = [entry["file"].split("/", 1)[1] for entry in written]
         FileSystems.rename([layout.staging_path(n) for n in names], [layout.final_path(n) for n in names])
         yield sorted(written, key=lambda entry: entry["file"])
 
 
 class WriteShards(beam.PTransform):
-    """Rows in; one element out: the sorted list of ``{"file", "rows", "bytes"}`` written."""
+    """Rows in; one element out: the sorted list of ``{"file", "rows", "bytes"}`` written.
 
-    def __init__(self, layout: ShardLayout):
+    The shard count comes from ``size_basis``, a one-element PCollection of
+    ``{"rows", "bytes"}``, when given, else from the rows themselves. Sizing
+    from the rows makes the runner hold the whole collection until its total
+    is known (one extra pass over it); the pipeline therefore sizes ``data/``
+    from the validated input, so shards come out smaller than
+    ``shard_target_bytes`` by the fraction of bytes the stages remove.
+    """
+
+    def __init__(self, layout: ShardLayout, size_basis=None):
         super().__init__()
         self.layout = layout
+        self.size_basis = size_basis
 
     def expand(self, rows):
         layout = self.layout
-        sized = rows | "Size" >> beam.Map(lambda row: (layout.size(row), 1))
-        totals = sized | "Total" >> beam.CombineGlobally(sum_pairs)
-        shards = totals | "ShardCount" >> beam.Map(
-            lambda total: shard_count(total[0], total[1], layout.config.shard_target_bytes)
+        basis = self.size_basis
+        if basis is None:
+            basis = rows | "Total" >> beam.CombineGlobally(CountAndBytes(layout.size))
+        shards = basis | "ShardCount" >> beam.Map(
+            lambda total: shard_count(total["bytes"], total["rows"], layout.config.shard_target_bytes)
         )
         written = (
             rows
@@ -191,5 +201,5 @@ class WriteShards(beam.PTransform):
         return (
             written
             | "AllShards" >> beam.combiners.ToList()
-            | "Publish" >> beam.ParDo(_Publish(layout))
+            | "Publish" >> beam.ParDo(_Publish(layout), shards=beam.pvalue.AsSingleton(shards))
         )

@@ -150,6 +150,30 @@ def test_output_is_readable_by_pyarrow_polars_and_datasets(corpus, tmp_path, mon
     assert set(loaded.column_names) == {"id", "text", "metadata"}
 
 
+def test_duplicate_id_is_settled_before_exact_dedup_so_no_text_is_lost(tmp_path):
+    # B loses its id to A; C has B's text. C must survive: it duplicates a quarantined record.
+    path = tmp_path / "ids.jsonl"
+    path.write_text("\n".join(json.dumps(r) for r in [
+        {"id": "x", "text": "first text"}, {"id": "x", "text": "second text"}, {"id": "y", "text": "second text"}]))
+    out = tmp_path / "out"
+    report = run([str(path)], str(out), Config()).report
+    assert report["counts"] == {"input": 3, "output": 2, "removed": {"exact_dedup": 0}, "quarantined": 1}
+    assert {r["id"]: r["text"] for r in pq.read_table(out / "data").to_pylist()} == {
+        "x": "first text", "y": "second text"}
+
+
+def test_every_named_shard_exists_even_when_empty(tmp_path):
+    path = tmp_path / "few.jsonl"
+    path.write_text("\n".join(json.dumps({"id": f"i{n}", "text": "same text " + "w" * (n % 2)}) for n in range(6)))
+    out = tmp_path / "out"
+    config = config_from_mapping({"output": {"shard_target_bytes": 10}})
+    report = run([str(path)], str(out), config).report
+    assert report["counts"]["output"] == 2
+    names = sorted(p.name for p in (out / "data").iterdir())
+    assert names == [f"part-{i:05d}-of-00006.parquet" for i in range(6)]
+    assert sum(pq.read_table(out / "data" / n).num_rows for n in names) == 2
+
+
 def test_empty_output_still_writes_one_readable_shard(tmp_path):
     (tmp_path / "only-bad.jsonl").write_bytes(b'{"id": 1, "text": "  "}\n')
     out = tmp_path / "out"

@@ -13,7 +13,7 @@ import pytest
 import zstandard
 
 from pipelines.read import InputConfig, ReadFile, detect_format
-from pipelines.validate import RecordValidator, ValidationConfig, split_duplicate_ids
+from pipelines.validate import RecordValidator, ValidationConfig, duplicate_id_vetoes
 from schemas import quarantine as q
 
 
@@ -174,13 +174,9 @@ def test_unknown_suffix_is_quarantined_not_guessed(tmp_path):
 
 
 def test_duplicate_ids_keep_first_in_corpus_order():
-    records = [
-        {"id": "a", "text": "t3", "source": "s2", "position": 1, "metadata": None},
-        {"id": "a", "text": "t1", "source": "s1", "position": 9, "metadata": None},
-        {"id": "a", "text": "t2", "source": "s1", "position": 10, "metadata": None},
-    ]
-    first, rejected = split_duplicate_ids(records, raw_limit=10)
-    assert first["text"] == "t1"
-    assert [(r["source"], r["position"], r["error_code"]) for r in rejected] == [
-        ("s1", 10, q.DUPLICATE_ID), ("s2", 1, q.DUPLICATE_ID)]
-    assert "id already used by the record at s1:9" in rejected[0]["reason"]
+    claims = [("s2", 1, "k3"), ("s1", 9, "k1"), ("s1", 10, "k2")]
+    vetoes = duplicate_id_vetoes("a", claims, raw_limit=10)
+    assert [(key, r["source"], r["position"], r["error_code"], r["id"]) for key, r in vetoes] == [
+        ("k2", "s1", 10, q.DUPLICATE_ID, "a"), ("k3", "s2", 1, q.DUPLICATE_ID, "a")]
+    assert "id already used by the record at s1:9" in vetoes[0][1]["reason"]
+    assert duplicate_id_vetoes("b", [("s", 1, "k")], raw_limit=10) == []
