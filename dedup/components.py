@@ -48,13 +48,17 @@ STAGE = "connected_components"
 Node = Hashable
 Edge = tuple[Node, Node]
 
+# Distinct neighbours a round holds in a set for one node: 1M ids is about
+# 100 MB on a worker. Larger neighbourhoods are streamed (see large_star).
+NEIGHBOUR_SET_LIMIT = 1_000_000
+
 
 @dataclass(frozen=True)
 class ComponentsConfig:
-    # 40 large-star/small-star rounds: the observed need is about log2(n)+3
-    # (a 10,000-node path takes 14; a billion nodes would need about 33), so
-    # the cap is reached only by a graph far beyond any corpus, and then the
-    # stage fails loudly rather than returning a partial answer.
+    # Rounds needed, measured: about log2(n) + 3 for the largest component
+    # (a sorted 10,000-node path: 16; 2**18 nodes: 20; random graphs fewer),
+    # so 40 covers components of ~10**10 nodes. The proven bound is
+    # O(log² n); a graph that needs more fails loudly, never silently.
     max_rounds: int = field(
         default=40, metadata={"help": "large-star rounds unrolled in the Beam graph"}
     )
@@ -63,12 +67,18 @@ class ComponentsConfig:
         default=5_000_000,
         metadata={"help": "finish on one worker once at most this many edges remain"},
     )
+    neighbour_set_limit: int = field(
+        default=NEIGHBOUR_SET_LIMIT,
+        metadata={"help": "deduplicate a node's neighbours in memory up to this many"},
+    )
 
     def __post_init__(self):
         if self.max_rounds < 1:
             raise ValueError(f"max_rounds must be >= 1, got {self.max_rounds}")
         if self.max_in_memory_edges < 0:
             raise ValueError(f"max_in_memory_edges must be >= 0, got {self.max_in_memory_edges}")
+        if self.neighbour_set_limit < 1:
+            raise ValueError(f"neighbour_set_limit must be >= 1, got {self.neighbour_set_limit}")
 
 
 # ---------------------------------------------------------------------------
@@ -158,55 +168,98 @@ def components_reference(edges: Iterable[Edge]) -> dict[Node, Node]:
 
 
 # ---------------------------------------------------------------------------
-# One round of the distributed algorithm, as plain functions of one key.
+# One round of the distributed algorithm, as plain generators over one key.
 #
-# Edges travel keyed by an endpoint. Two kinds of control values ride along
-# the same shuffles (hence no None or tuple node ids):
+# Edges travel keyed by an endpoint. Control values ride along the same
+# shuffles (hence no None or tuple node ids):
 #   FINISHED (None), into large-star at c: c is the centre of a finished star;
 #   ("L",) and ("C", degree), into small-star at c: "I am a leaf whose only
 #   neighbour is c" and "c is a local minimum with this many neighbours".
-# Small-star at c sees the centre message and exactly `degree` leaf messages
-# only if c and its neighbours form a whole component shaped as a star
-# centred on its minimum: the algorithm's fixed point for that component.
+# Small-star at c sees the centre message and `degree` leaf messages only if
+# c and its neighbours form a whole component shaped as a star centred on its
+# minimum: the algorithm's fixed point for that component. (Leaves are
+# distinct nodes and `degree` never undercounts, so a match is proof.)
+#
+# A key's values are deduplicated in a set while they number at most
+# `neighbour_set_limit` distinct ids. Past that (the centre of a giant
+# component has every member as a neighbour) the values are streamed twice
+# instead, which Beam's re-iterable grouped values allow at constant memory;
+# repeats then go through, costing traffic but never correctness: every
+# operation is idempotent on repeated edges and the next key deduplicates.
 
 FINISHED = None
+_LABELS = "labels"
+_EDGE_COUNT = "edge_count"
+_FINISH = "finish"
 _LEAF = ("L",)
 _CENTER = "C"
 
+def _distinct(values, limit):
+    """The set of ``values``, or None once it would exceed ``limit`` entries."""
+    seen = set()
+    for value in values:
+        seen.add(value)
+        if len(seen) > limit:
+            return None
+    return seen
 
-def large_star(node, values) -> tuple[list, list, int]:
-    """Large-star at ``node`` given its neighbours (and maybe FINISHED).
+
+def large_star(node, values, neighbour_set_limit=NEIGHBOUR_SET_LIMIT):
+    """Large-star at ``node``: ``values`` are its neighbours (and maybe FINISHED).
 
     Links every neighbour larger than ``node`` to the smallest of node and its
-    neighbours. Returns (values keyed for small-star, final (node, label)
-    rows, number of edges emitted).
+    neighbours. Yields ``(key, value)`` for small-star and
+    ``TaggedOutput("labels", (node, label))`` final rows; returns
+    ``(edges emitted, rows labelled)``.
     """
-    neighbours = set(values)
-    if FINISHED in neighbours:  # confirmed last round: emit the star's labels, drop its edges
-        neighbours.discard(FINISHED)
-        return [], [(node, node)] + [(leaf, node) for leaf in neighbours], 0
-    neighbours.discard(node)  # self-edges only mark a node as present
-    if not neighbours:
-        return [], [(node, node)], 0
-    smallest = min(neighbours)
-    if node < smallest:
-        out = [(v, node) for v in neighbours]
-        out.append((node, (_CENTER, len(neighbours))))
-        return out, [], len(neighbours)
-    if len(neighbours) == 1:  # a leaf: its only neighbour is smaller
-        return [(smallest, _LEAF)], [], 0
-    out = [(v, smallest) for v in neighbours if v > node]
-    return out, [], len(out)
+    neighbours = _distinct(values, neighbour_set_limit)
+    if neighbours is None:
+        neighbours = values
+    finished = False
+    smallest = node
+    degree = 0  # distinct neighbours, or an overcount when streaming
+    for v in neighbours:
+        if v is FINISHED:
+            finished = True
+        elif v != node:  # self-edges only mark a node as present
+            degree += 1
+            if v < smallest:
+                smallest = v
+    if finished:  # confirmed last round: label the star, drop its edges
+        yield TaggedOutput(_LABELS, (node, node))
+        for v in neighbours:
+            if v is not FINISHED:
+                yield TaggedOutput(_LABELS, (v, node))
+        return 0, degree + 1
+    if degree == 0:
+        yield TaggedOutput(_LABELS, (node, node))
+        return 0, 1
+    if smallest == node:  # a local minimum: keeps all its edges
+        for v in neighbours:
+            if v != node:
+                yield v, node
+        yield node, (_CENTER, degree)
+        return degree, 0
+    if degree == 1:  # a leaf: its only neighbour is smaller
+        yield smallest, _LEAF
+        return 0, 0
+    emitted = 0
+    for v in neighbours:
+        if v > node:
+            yield v, smallest
+            emitted += 1
+    return emitted, 0
 
 
-def small_star(node, values) -> list:
-    """Small-star at ``node`` given its smaller neighbours and control messages.
+def small_star(node, values, neighbour_set_limit=NEIGHBOUR_SET_LIMIT):
+    """Small-star at ``node``: ``values`` are smaller neighbours and control messages.
 
-    Links node and its smaller neighbours to the smallest of them. Returns
-    values keyed for the next large-star: both orientations of every edge, or
-    FINISHED for the centre of a star that is a whole finished component.
+    Links node and its smaller neighbours to the smallest of them. Yields
+    ``(key, value)`` for the next large-star: both orientations of every
+    edge, or FINISHED to the centre of a star that is a whole component.
     """
     smaller = set()
+    smallest = None
     degree = None
     leaves = 0
     for value in values:
@@ -215,28 +268,27 @@ def small_star(node, values) -> list:
                 leaves += 1
             else:
                 degree = value[1]
-        else:
+            continue
+        if smallest is None or value < smallest:
+            smallest = value
+        if smaller is not None:
             smaller.add(value)
-    if smaller:
-        smallest = min(smaller)
-        out = [(node, smallest), (smallest, node)]
-        for v in smaller:
-            if v != smallest:
-                out.append((v, smallest))
-                out.append((smallest, v))
-        return out
-    if degree is not None and leaves == degree:
-        return [(node, FINISHED)]
-    return []
+            if len(smaller) > neighbour_set_limit:
+                smaller = None
+    if smallest is None:
+        if degree is not None and leaves == degree:
+            yield node, FINISHED
+        return
+    yield node, smallest
+    yield smallest, node
+    for v in values if smaller is None else smaller:
+        if v != smallest and type(v) is not tuple:
+            yield v, smallest
+            yield smallest, v
 
 
 # ---------------------------------------------------------------------------
 # Beam.
-
-_LABELS = "labels"
-_EDGE_COUNT = "edge_count"
-_FINISH = "finish"
-
 
 def _both_directions(edge):
     a, b = edge
@@ -246,21 +298,21 @@ def _both_directions(edge):
 
 
 class _LargeStar(beam.DoFn):
+    def __init__(self, neighbour_set_limit: int):
+        self.neighbour_set_limit = neighbour_set_limit
+
     def setup(self):
-        self.finished_nodes = beam.metrics.Metrics.counter(STAGE, "nodes_labelled_in_rounds")
+        self.labelled = beam.metrics.Metrics.counter(STAGE, "nodes_labelled_in_rounds")
 
     def start_bundle(self):
         self._edges = 0
 
     def process(self, keyed):
         node, values = keyed
-        out, labels, emitted = large_star(node, values)
+        emitted, labelled = yield from large_star(node, values, self.neighbour_set_limit)
         self._edges += emitted
-        yield from out
-        if labels:
-            self.finished_nodes.inc(len(labels))
-            for row in labels:
-                yield TaggedOutput(_LABELS, row)
+        if labelled:
+            self.labelled.inc(labelled)
 
     def finish_bundle(self):
         if self._edges:
@@ -268,9 +320,12 @@ class _LargeStar(beam.DoFn):
 
 
 class _SmallStar(beam.DoFn):
+    def __init__(self, neighbour_set_limit: int):
+        self.neighbour_set_limit = neighbour_set_limit
+
     def process(self, keyed):
         node, values = keyed
-        yield from small_star(node, values)
+        return small_star(node, values, self.neighbour_set_limit)
 
 
 class _Gate(beam.DoFn):
@@ -305,6 +360,15 @@ class _Gate(beam.DoFn):
         yield keyed
 
 
+class _RecordRound(beam.DoFn):
+    def __init__(self, round_number: int):
+        self.round_number = round_number
+
+    def process(self, remaining):
+        beam.metrics.Metrics.counter(STAGE, f"round_{self.round_number:02d}_edges").inc(remaining)
+        return ()
+
+
 def _finish_in_memory(keyed):
     _, edges = keyed
     return components(edges).items()
@@ -317,13 +381,21 @@ class ConnectedComponents(beam.PTransform):
     contract), so the output is identical on any runner and worker count.
 
     The Beam graph is static, so ``max_rounds`` rounds are unrolled; each is
-    large-star, a global edge count, a gate, small-star. When a round's count
-    is at most ``max_in_memory_edges`` its edges go to the in-memory finish
-    and every later round runs empty. Size limit: the finish holds at most
-    ``max_in_memory_edges`` edges on one worker (about 250 bytes per distinct
-    node plus 16 per edge: ~1-2 GB at the default 5M). If ``max_rounds``
-    rounds leave more edges than that, the pipeline fails with RuntimeError;
-    it never returns partial labels.
+    large-star, a global count of the edges it emitted, a gate, small-star.
+    Components that have converged are labelled and dropped inside the
+    rounds, so the count measures the components still changing. When a
+    round's count is at most ``max_in_memory_edges`` its edges go to the
+    in-memory finish and every later round runs empty.
+
+    Size limits. The finish holds at most ``max_in_memory_edges`` edges on
+    one worker (about 250 bytes per distinct node plus 16 per edge: 1-2 GB at
+    the default 5M). A component larger than that is never gathered; it
+    converges in the rounds, whose per-key memory is one node's neighbour set
+    up to ``neighbour_set_limit`` ids and constant beyond (values are then
+    streamed). If ``max_rounds`` rounds still leave more than
+    ``max_in_memory_edges`` edges, the pipeline fails with RuntimeError; it
+    never returns partial labels. Counters ``round_NN_edges`` record each
+    round's count.
     """
 
     def __init__(self, config: ComponentsConfig | None = None, label: str | None = None):
@@ -340,10 +412,11 @@ class ConnectedComponents(beam.PTransform):
                 pairs
                 | f"Round{r}/GroupNeighbours" >> beam.GroupByKey()
                 | f"Round{r}/LargeStar"
-                >> beam.ParDo(_LargeStar()).with_outputs(_LABELS, _EDGE_COUNT, main="pairs")
+                >> beam.ParDo(_LargeStar(cfg.neighbour_set_limit)).with_outputs(_LABELS, _EDGE_COUNT, main="pairs")
             )
             labelled.append(star[_LABELS])
             remaining = star[_EDGE_COUNT] | f"Round{r}/CountEdges" >> beam.CombineGlobally(sum)
+            _ = remaining | f"Round{r}/RecordCount" >> beam.ParDo(_RecordRound(r))
             gated = star.pairs | f"Round{r}/Gate" >> beam.ParDo(
                 _Gate(cfg.max_in_memory_edges, r, last), AsSingleton(remaining)
             ).with_outputs(_FINISH, main="pairs")
@@ -353,7 +426,7 @@ class ConnectedComponents(beam.PTransform):
             pairs = (
                 gated.pairs
                 | f"Round{r}/GroupSmaller" >> beam.GroupByKey()
-                | f"Round{r}/SmallStar" >> beam.ParDo(_SmallStar())
+                | f"Round{r}/SmallStar" >> beam.ParDo(_SmallStar(cfg.neighbour_set_limit))
             )
         finished = (
             to_finish

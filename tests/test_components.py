@@ -18,6 +18,7 @@ import apache_beam as beam
 import numpy as np
 import pytest
 from apache_beam.options.pipeline_options import PipelineOptions
+from apache_beam.pvalue import TaggedOutput
 from apache_beam.runners.portability.fn_api_runner import FnApiRunner
 from apache_beam.testing.util import assert_that, equal_to
 from hypothesis import given, settings
@@ -108,7 +109,20 @@ def test_labels_follow_python_str_order():
 # Round logic without Beam, wired as ConnectedComponents.expand wires it.
 
 
-def _rounds_in_memory(edges, max_rounds, max_in_memory_edges):
+def _drain(round_step, out, labels):
+    """Run one key's generator: pairs to ``out``, tagged rows to ``labels``."""
+    while True:
+        try:
+            item = next(round_step)
+        except StopIteration as stop:
+            return stop.value
+        if isinstance(item, TaggedOutput):
+            labels.append(item.value)
+        else:
+            out.append(item)
+
+
+def _rounds_in_memory(edges, max_rounds, max_in_memory_edges, neighbour_set_limit=1_000_000):
     pairs = [pair for edge in edges for pair in _both_directions(edge)]
     labels = []
     for r in range(1, max_rounds + 1):
@@ -117,9 +131,7 @@ def _rounds_in_memory(edges, max_rounds, max_in_memory_edges):
             grouped[key].append(value)
         out, count = [], 0
         for node, values in grouped.items():
-            keyed, rows, emitted = large_star(node, values)
-            out += keyed
-            labels += rows
+            emitted, _ = _drain(large_star(node, values, neighbour_set_limit), out, labels)
             count += emitted
         if count <= max_in_memory_edges:
             labels += components(kv for kv in out if type(kv[1]) is not tuple).items()
@@ -129,7 +141,7 @@ def _rounds_in_memory(edges, max_rounds, max_in_memory_edges):
         grouped = collections.defaultdict(list)
         for key, value in out:
             grouped[key].append(value)
-        pairs = [kv for node, values in grouped.items() for kv in small_star(node, values)]
+        pairs = [kv for node, values in grouped.items() for kv in small_star(node, values, neighbour_set_limit)]
 
 
 def _assert_exact(rows, edges):
@@ -143,21 +155,22 @@ def small_graphs(draw):
     return draw(st.lists(st.tuples(st.integers(0, n - 1), st.integers(0, n - 1)), max_size=80))
 
 
-@settings(max_examples=300, deadline=None)
-@given(small_graphs(), st.sampled_from([0, 1, 4, 1000]))
-def test_rounds_are_exact_on_random_graphs(edges, max_in_memory_edges):
-    rows, _ = _rounds_in_memory(edges, 40, max_in_memory_edges)
+@settings(max_examples=400, deadline=None)
+@given(small_graphs(), st.sampled_from([0, 1, 4, 1000]), st.sampled_from([1, 2, 3, 1_000_000]))
+def test_rounds_are_exact_on_random_graphs(edges, max_in_memory_edges, neighbour_set_limit):
+    # Small neighbour_set_limit values force the streaming path with repeats.
+    rows, _ = _rounds_in_memory(edges, 40, max_in_memory_edges, neighbour_set_limit)
     _assert_exact(rows, edges)
 
 
 def test_rounds_converge_on_long_paths():
     # Label propagation needs n rounds on a path; large-star/small-star about log2(n)+3.
-    n = 2**14
+    n = 2**13
     perm = list(range(n))
     random.Random(3).shuffle(perm)
     for path in ([(i, i + 1) for i in range(n - 1)], [(perm[i], perm[i + 1]) for i in range(n - 1)]):
         rows, rounds = _rounds_in_memory(path, 40, 0)
-        assert rounds <= 14 + 3
+        assert rounds <= 13 + 3
         _assert_exact(rows, path)
 
 
@@ -200,10 +213,15 @@ def _zoo(seed=11):
     return edges
 
 
-@pytest.mark.parametrize("max_in_memory_edges", [0, 2500])
-def test_beam_stars_random_duplicates_and_self_edges(max_in_memory_edges):
-    # 0: the rounds label everything; 2500: round 3 hands its 2,415 edges to the union-find.
-    _run(_zoo(), ComponentsConfig(max_rounds=14, max_in_memory_edges=max_in_memory_edges))
+@pytest.mark.parametrize("max_in_memory_edges, neighbour_set_limit", [(0, 2), (2500, 1_000_000)])
+def test_beam_stars_random_duplicates_and_self_edges(max_in_memory_edges, neighbour_set_limit):
+    # (0, 2): the rounds label everything, streaming every neighbourhood over
+    # two ids (the 3,000-leaf hub among them); (2500, ...): round 3 hands its
+    # 2,415 remaining edges to the union-find.
+    config = ComponentsConfig(
+        max_rounds=8, max_in_memory_edges=max_in_memory_edges, neighbour_set_limit=neighbour_set_limit
+    )
+    _run(_zoo(), config)
 
 
 def test_beam_default_config_finishes_in_memory():
@@ -222,11 +240,15 @@ def test_beam_round_cap_finishes_in_memory_or_fails_loudly():
         _run(edges, ComponentsConfig(max_rounds=2, max_in_memory_edges=100))
 
 
+def test_beam_empty_input():
+    _run([], ComponentsConfig(max_rounds=1))
+
+
 def test_beam_same_output_for_one_and_two_workers(tmp_path):
     rng = random.Random(2)
-    edges = [(f"c{i:04d}", f"c{i + 1:04d}") for i in range(1500)]
+    edges = [(f"c{i:04d}", f"c{i + 1:04d}") for i in range(1000)]
     edges += [(f"g{rng.randrange(1500)}", f"g{rng.randrange(1500)}") for _ in range(1300)]
-    config = ComponentsConfig(max_rounds=14, max_in_memory_edges=0)
+    config = ComponentsConfig(max_rounds=13, max_in_memory_edges=0)
     one = _run(edges, config, workers=1, out_dir=tmp_path / "one")
     two = _run(edges, config, workers=2, out_dir=tmp_path / "two")
     assert one == two == sorted(components_reference(edges).items())
