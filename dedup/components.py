@@ -157,11 +157,13 @@ def components_reference(edges: Iterable[Edge]) -> dict[Node, Node]:
     for start in adjacency:
         if start in labels:
             continue
-        members, frontier = [start], [start]
-        seen = {start}
+        members, frontier = {start}, [start]
         while frontier:
-            frontier = [o for n in frontier for o in adjacency[n] if o not in seen and not seen.add(o)]
-            members.extend(frontier)
+            node = frontier.pop()
+            for other in adjacency[node]:
+                if other not in members:
+                    members.add(other)
+                    frontier.append(other)
         smallest = min(members)
         labels.update((m, smallest) for m in members)
     return labels
@@ -193,6 +195,7 @@ _EDGE_COUNT = "edge_count"
 _FINISH = "finish"
 _LEAF = ("L",)
 _CENTER = "C"
+
 
 def _distinct(values, limit):
     """The set of ``values``, or None once it would exceed ``limit`` entries."""
@@ -289,6 +292,7 @@ def small_star(node, values, neighbour_set_limit=NEIGHBOUR_SET_LIMIT):
 
 # ---------------------------------------------------------------------------
 # Beam.
+
 
 def _both_directions(edge):
     a, b = edge
