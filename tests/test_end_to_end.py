@@ -247,3 +247,22 @@ def test_cli_reports_accounting_violation_with_status_4(corpus, tmp_path, capsys
     assert code == 4
     assert "accounting violated" in capsys.readouterr().err
     assert json.loads((tmp_path / "o" / "report.json").read_text())["accounting_ok"] is False
+
+
+def test_unknown_options_reach_beam_untouched(corpus, tmp_path, monkeypatch):
+    import pipelines.pipeline as pipeline_module
+
+    src, _ = corpus
+    seen = {}
+
+    def fake_run(inputs, output_dir, config, beam_args, overwrite=False):
+        seen["beam_args"] = list(beam_args)
+        raise FileNotFoundError("stop here")
+
+    monkeypatch.setattr(pipeline_module, "run", fake_run)
+    beam_args = ["--runner", "DataflowRunner", "--project", "p", "--region", "europe-west1",
+                 "--temp_location", "gs://b/tmp", "--setup_file", "./setup.py"]
+    assert cli.main(["run", "--input", str(src / "a.jsonl"), "--output", str(tmp_path / "o"), *beam_args]) == 3
+    assert seen["beam_args"] == beam_args
+    assert pipeline_module._has_runner(beam_args) and pipeline_module._has_runner(["--runner=FlinkRunner"])
+    assert not pipeline_module._has_runner(["--direct_num_workers=2"])
