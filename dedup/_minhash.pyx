@@ -1,13 +1,14 @@
 # cython: language_level=3
 """MinHash signatures from raw text in one native pass: the near-dedup kernel.
 
-Per document, with the GIL released: read the text's code points straight
-from the str object (PEP 393: latin-1, UCS-2 or UCS-4 storage) or from an
-Arrow UTF-8 buffer, fold them (lowercase, punctuation/whitespace folding),
-hash each word once, combine word hashes into n-gram shingle keys, pre-mix
-each key with fmix64 and apply the k affine permutations x -> a*x + b mod 2^64,
-keeping the minimum per permutation. Nothing is allocated per shingle or per
-word; scratch buffers are allocated once per batch.
+Per document, with the GIL released: read the text in place from the str
+object (PEP 393: latin-1, UCS-2 or UCS-4 storage) or from an Arrow UTF-8
+buffer; fold it (lowercase, punctuation/whitespace folding) and hash each word
+once -- ASCII 64 bytes at a time from a bit mask of word bytes, anything else
+code point by code point; roll the word hashes into n-gram shingle keys;
+pre-mix each key with fmix64 and apply the k permutations x -> a*x + b mod 2^64,
+keeping the minimum of each. Nothing is allocated per word or shingle; scratch
+buffers are allocated once per call.
 
 The permutation loop has AVX-512, AVX2 and portable versions, chosen at import
 from what the CPU supports (all three give the same bits; ``set_isa`` forces
@@ -16,14 +17,11 @@ constants, the math) and the pure-Python twin live in ``dedup/minhash.py``.
 """
 from libc.stdint cimport int32_t, int64_t, uint8_t, uint16_t, uint32_t, uint64_t
 from libc.stdlib cimport free, malloc
+from libc.string cimport memcpy
 
 import numpy as np
 
 cdef extern from "Python.h":
-    # Pure table lookups in CPython's unicodectype.c: safe without the GIL.
-    bint Py_UNICODE_ISALNUM(Py_UCS4 ch) nogil
-    bint Py_UNICODE_ISSPACE(Py_UCS4 ch) nogil
-    Py_UCS4 Py_UNICODE_TOLOWER(Py_UCS4 ch) nogil
     Py_ssize_t PyUnicode_GET_LENGTH(object o)
     int PyUnicode_KIND(object o)
     void* PyUnicode_DATA(object o)
@@ -187,7 +185,6 @@ cdef extern from *:
     #define DM_SHINGLE_MUL 0xD6E8FEB86659FD93ULL
     #define DM_WORD_INIT 0xCBF29CE484222325ULL
     #define DM_CHAR_INIT 0x84222325CBF29CE4ULL
-    #define DM_SHINGLE_INIT 0x2545F4914F6CDD1DULL
     #define DM_SEP (-1)
     #define DM_HIGHS 0x8080808080808080ULL
     #define DM_BYTES(b) (0x0101010101010101ULL * (uint64_t)(b))
@@ -475,7 +472,6 @@ cdef extern from *:
     uint64_t DM_MUL
     uint64_t DM_SHINGLE_MUL
     uint64_t DM_CHAR_INIT
-    uint64_t DM_SHINGLE_INIT
     int32_t DM_SEP
     void dm_init_tables()
     uint64_t dm_fmix64(uint64_t k) nogil
@@ -554,31 +550,24 @@ ctypedef struct Sink:
     uint64_t* m         # the signature row being built
     uint64_t* keys      # when not NULL: collect raw shingle keys here instead
     Py_ssize_t nkeys
-    Py_ssize_t nblock
     uint64_t block[BLOCK]
 
 ctypedef struct Scratch:
-    uint64_t* words
+    uint64_t* words     # one spare slot past the last word (read, never used)
     uint32_t* chars
 
 
-cdef inline void emit(Sink* s, uint64_t key) noexcept nogil:
+cdef inline void take_block(Sink* s, Py_ssize_t count) noexcept nogil:
+    """Hand the count raw keys in s.block to the signature (or the key list)."""
+    cdef Py_ssize_t i
     if s.keys != NULL:
-        s.keys[s.nkeys] = key
-        s.nkeys += 1
+        memcpy(s.keys + s.nkeys, s.block, count * sizeof(uint64_t))
+        s.nkeys += count
         return
     # fmix64 is the pre-mix of datasketch's affine64 scheme: a fixed bijection.
-    s.block[s.nblock] = dm_fmix64(key)
-    s.nblock += 1
-    if s.nblock == BLOCK:
-        dm_minhash(s.block, BLOCK, s.a, s.b, s.m, s.k)
-        s.nblock = 0
-
-
-cdef inline void flush(Sink* s) noexcept nogil:
-    if s.keys == NULL and s.nblock > 0:
-        dm_minhash(s.block, s.nblock, s.a, s.b, s.m, s.k)
-    s.nblock = 0
+    for i in range(count):
+        s.block[i] = dm_fmix64(s.block[i])
+    dm_minhash(s.block, <size_t>count, s.a, s.b, s.m, s.k)
 
 
 cdef Py_ssize_t doc_words(Doc d, bint normalize, uint64_t* out) noexcept nogil:
@@ -597,6 +586,52 @@ cdef Py_ssize_t doc_chars(Doc d, bint normalize, uint32_t* out) noexcept nogil:
     return fold_chars(<const uint32_t*>d.data, d.n, False, normalize, out)
 
 
+cdef void word_shingles(const uint64_t* w, Py_ssize_t count, Py_ssize_t ngram,
+                        Sink* sink) noexcept nogil:
+    """Keys of the word n-grams: key = sum of w[j + t] * SHINGLE_MUL**(width - 1 - t).
+
+    Rolled from one shingle to the next with two multiplies, so the chain
+    between neighbours is one multiply-add long. w[count] must be readable.
+    """
+    if count == 0:
+        return
+    cdef Py_ssize_t width = ngram if count >= ngram else count
+    cdef Py_ssize_t total = count - width + 1
+    cdef Py_ssize_t j = 0, i, t, part
+    cdef uint64_t key = 0, lead = 1
+    for t in range(width):
+        key = key * DM_SHINGLE_MUL + w[t]
+        if t > 0:
+            lead *= DM_SHINGLE_MUL
+    while j < total:
+        part = total - j if total - j < BLOCK else BLOCK
+        for i in range(part):
+            sink.block[i] = key
+            key = (key - w[j + i] * lead) * DM_SHINGLE_MUL + w[j + i + width]
+        take_block(sink, part)
+        j += part
+
+
+cdef void char_shingles(const uint32_t* c, Py_ssize_t count, Py_ssize_t ngram,
+                        Sink* sink) noexcept nogil:
+    """Keys of the character n-grams: key = (key ^ c) * MUL folded from CHAR_INIT."""
+    if count == 0:
+        return
+    cdef Py_ssize_t width = ngram if count >= ngram else count
+    cdef Py_ssize_t total = count - width + 1
+    cdef Py_ssize_t j = 0, i, t, part
+    cdef uint64_t key
+    while j < total:
+        part = total - j if total - j < BLOCK else BLOCK
+        for i in range(part):
+            key = DM_CHAR_INIT
+            for t in range(width):
+                key = (key ^ c[j + i + t]) * DM_MUL
+            sink.block[i] = key
+        take_block(sink, part)
+        j += part
+
+
 cdef void shingle(Doc d, Py_ssize_t ngram, bint chars, bint normalize, Scratch* scratch,
                   Sink* sink) noexcept nogil:
     """Emit the shingle key of every n-gram of the document into sink.
@@ -604,29 +639,10 @@ cdef void shingle(Doc d, Py_ssize_t ngram, bint chars, bint normalize, Scratch* 
     A text with fewer than ngram units (but at least one) is one shingle of
     all of them; a text with none emits nothing.
     """
-    cdef Py_ssize_t count, width, j, t
-    cdef uint64_t key
-    cdef const uint64_t* w
-    cdef const uint32_t* c
     if chars:
-        count = doc_chars(d, normalize, scratch.chars)
-        width = ngram if count >= ngram else count
-        c = scratch.chars
-        for j in range(count - width + 1 if count > 0 else 0):
-            key = DM_CHAR_INIT
-            for t in range(width):
-                key = (key ^ c[j + t]) * DM_MUL
-            emit(sink, key)
+        char_shingles(scratch.chars, doc_chars(d, normalize, scratch.chars), ngram, sink)
     else:
-        count = doc_words(d, normalize, scratch.words)
-        width = ngram if count >= ngram else count
-        w = scratch.words
-        for j in range(count - width + 1 if count > 0 else 0):
-            key = DM_SHINGLE_INIT
-            for t in range(width):
-                key = (key ^ w[j + t]) * DM_SHINGLE_MUL
-            emit(sink, key)
-    flush(sink)
+        word_shingles(scratch.words, doc_words(d, normalize, scratch.words), ngram, sink)
 
 
 cdef class _Batch:
@@ -683,7 +699,6 @@ cdef class _Batch:
         sink.k = <size_t>k
         sink.keys = NULL
         sink.nkeys = 0
-        sink.nblock = 0
         with nogil:
             for i in range(self.n):
                 sink.m = &out[i, 0]
@@ -752,7 +767,6 @@ def shingle_keys(str text, Py_ssize_t ngram, bint chars, bint normalize):
     cdef Sink sink
     sink.keys = &keys[0]
     sink.nkeys = 0
-    sink.nblock = 0
     with nogil:
         shingle(batch.docs[0], ngram, chars, normalize, &batch.scratch, &sink)
     return result[: sink.nkeys].copy()
