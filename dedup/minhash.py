@@ -204,6 +204,8 @@ class MinHasher:
         released.
         """
         c = self.config
+        if isinstance(texts, str):
+            raise TypeError("signatures() takes a sequence of texts; use signature() for one")
         if c.datasketch_scheme is not None:
             return self._datasketch_signatures(_as_str_list(texts))
         args = (self._a, self._b, c.ngram, c.shingle == "char", c.normalize)
