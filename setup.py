@@ -32,9 +32,10 @@ EXTRAS = {
         "polars>=1.0",
         "mmh3>=4.1",  # anchor for the exact-dedup hash kernel's known-answer test
         "datasets>=3.0",  # proves the output loads in Hugging Face datasets
+        "datasketch>=2.0",  # bit-compatibility tests of the MinHash kernel (scheme= needs 2.0)
     ],
     "bench": [
-        "datasketch>=1.6",
+        "datasketch>=2.0",
         "rensa>=0.2",
         "pydivsufsort>=0.0.14",
     ],

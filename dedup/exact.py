@@ -8,25 +8,24 @@ Every other member is removed with stage ``exact_dedup``, reason
 ``exact_duplicate`` and ``kept_id`` naming the survivor.
 
 Texts are grouped by their 128-bit MurmurHash3 digest (``dedup.hashing``);
-at 2**-128 per pair an accidental collision is not a practical concern, and
-the digest keeps the shuffle key small. Memory: the GroupByKey holds one
-group's documents on one worker; a group of N copies of a text of B bytes
-needs about N·B bytes there (Beam pages large groups on runners that support
-it).
+at 2**-128 per pair an accidental collision is not a practical concern.
+Only fingerprints (~100 bytes a document) are shuffled; memory: one group's
+fingerprints on one worker (100k copies of one text: ~10 MB).
 """
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass, field
 
 import apache_beam as beam
 
+from dedup.decisions import ApplyDecisions
+from dedup.fingerprint import Fingerprint
 from dedup.hashing import text_digest
 from schemas.document import corpus_order
 from schemas.removal import removal_record
 
 STAGE = "exact_dedup"
-REMOVED = "removed"
+DECISIONS = "decisions"
 
 
 @dataclass(frozen=True)
@@ -35,10 +34,10 @@ class ExactDedupConfig:
 
 
 def split_exact_duplicates(group: list[dict]) -> tuple[dict, list[dict]]:
-    """(kept document, removal rows) for documents with identical text."""
+    """(kept record, removal rows) for records (documents or fingerprints) with identical text."""
     ordered = sorted(group, key=corpus_order)
     kept = ordered[0]
-    return kept, [removal_record(doc, STAGE, "exact_duplicate", kept_id=kept["id"]) for doc in ordered[1:]]
+    return kept, [removal_record(r, STAGE, "exact_duplicate", kept_id=kept["id"]) for r in ordered[1:]]
 
 
 def exact_dedup(docs: list[dict]) -> tuple[list[dict], list[dict]]:
@@ -49,66 +48,56 @@ def exact_dedup(docs: list[dict]) -> tuple[list[dict], list[dict]]:
     kept_ids, removed = set(), []
     for group in groups.values():
         kept, rows = split_exact_duplicates(group)
-        kept_ids.add(kept["id"])
+        kept_ids.add(id(kept))
         removed.extend(rows)
-    return [doc for doc in docs if doc["id"] in kept_ids], removed
-
-
-class DigestText(beam.DoFn):
-    """document -> (digest of its text, document): the grouping key of exact dedup."""
-
-    def setup(self):
-        self.busy_us = beam.metrics.Metrics.counter(STAGE, "busy_us")
-
-    def process(self, doc):
-        start = time.perf_counter()
-        key = text_digest(doc["text"])
-        self.busy_us.inc(int((time.perf_counter() - start) * 1e6))
-        yield key, doc
+    return [doc for doc in docs if id(doc) in kept_ids], removed
 
 
 class _KeepFirst(beam.DoFn):
     def process(self, keyed):
-        _, docs = keyed
-        docs = list(docs)
-        if len(docs) == 1:
-            yield docs[0]
+        _, records = keyed
+        records = list(records)
+        if len(records) == 1:
+            yield records[0]
             return
-        kept, removed = split_exact_duplicates(docs)
+        kept, removed = split_exact_duplicates(records)
         yield kept
-        yield beam.pvalue.TaggedOutput(REMOVED, (len(docs), removed))
+        yield beam.pvalue.TaggedOutput(DECISIONS, (len(records), [(row["id"], row) for row in removed]))
 
 
-class KeepFirstPerText(beam.PTransform):
-    """``(digest, documents)`` groups in; ``{"docs", "removed", "stats"}`` out.
+class ExactDuplicates(beam.PTransform):
+    """Fingerprints in; ``{"fingerprints": kept, "decisions": (id, removal row), "stats"}`` out.
 
-    The half of :class:`ExactDedup` after the shuffle, for pipelines that
-    group documents by text digest themselves (demem's own pipeline groups
-    once for both id uniqueness and exact dedup). ``stats`` holds
-    ``duplicate_groups`` (texts seen more than once) and ``largest_group``.
+    ``stats`` is one dict: ``duplicate_groups`` (texts seen more than once)
+    and ``largest_group`` (copies of the most repeated text).
     """
 
-    def expand(self, groups):
-        results = groups | "KeepFirst" >> beam.ParDo(_KeepFirst()).with_outputs(REMOVED, main="docs")
-        removed = results[REMOVED] | "RemovalRows" >> beam.FlatMap(lambda sized: sized[1])
+    def expand(self, fingerprints):
+        results = (
+            fingerprints
+            | "KeyByDigest" >> beam.Map(lambda fp: (fp["digest"], fp))
+            | "GroupByDigest" >> beam.GroupByKey()
+            | "KeepFirst" >> beam.ParDo(_KeepFirst()).with_outputs(DECISIONS, main="fingerprints")
+        )
+        decisions = results[DECISIONS] | "Decisions" >> beam.FlatMap(lambda sized: sized[1])
         stats = (
-            results[REMOVED]
+            results[DECISIONS]
             | "GroupSizes" >> beam.Map(lambda sized: sized[0])
             | "Summarize" >> beam.CombineGlobally(_GroupStats())
         )
-        return {"docs": results.docs, "removed": removed, "stats": stats}
+        return {"fingerprints": results.fingerprints, "decisions": decisions, "stats": stats}
 
 
 class ExactDedup(beam.PTransform):
-    """Documents in; ``{"docs": kept, "removed": removal rows, "stats": one dict}`` out."""
+    """Documents in; ``{"docs": kept, "removed": removal rows, "stats": one dict}`` out.
+
+    The standalone stage for your own pipelines: fingerprint, decide, apply.
+    """
 
     def expand(self, docs):
-        return (
-            docs
-            | "Digest" >> beam.ParDo(DigestText())
-            | "GroupByText" >> beam.GroupByKey()
-            | "KeepFirstPerText" >> KeepFirstPerText()
-        )
+        exact = docs | "Fingerprint" >> beam.ParDo(Fingerprint()) | "ExactDuplicates" >> ExactDuplicates()
+        applied = {"docs": docs, "decisions": exact["decisions"]} | "Apply" >> ApplyDecisions()
+        return {"docs": applied["docs"], "removed": applied["removed"], "stats": exact["stats"]}
 
 
 class _GroupStats(beam.CombineFn):

@@ -25,6 +25,7 @@ from importlib import resources
 import yaml
 
 from dedup.exact import ExactDedupConfig
+from dedup.near import NearDedupConfig
 from pipelines.read import InputConfig
 from pipelines.validate import ValidationConfig
 from pipelines.write import OutputConfig
@@ -42,6 +43,7 @@ class Config:
     input: InputConfig = field(default_factory=InputConfig)
     validation: ValidationConfig = field(default_factory=ValidationConfig)
     exact_dedup: ExactDedupConfig = field(default_factory=ExactDedupConfig)
+    near_dedup: NearDedupConfig = field(default_factory=NearDedupConfig)
     output: OutputConfig = field(default_factory=OutputConfig)
 
     def to_dict(self) -> dict:

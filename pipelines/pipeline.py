@@ -1,18 +1,16 @@
 """The demem Beam graph: stages wired together from config, and one run of it.
 
 Reading top to bottom, :func:`build_pipeline` is the data flow of
-``shared/docs/DESIGN.md``: read → group by text digest with unique ids →
-exact dedup → each enabled stage in order → write data/, removed/,
-quarantine/ and the stats behind report.json. A stage is a composite
-``PTransform`` from ``dedup`` or ``sanitize`` that takes documents and
-returns ``{"docs", "removed", "stats"}``; adding one is a line in
-:func:`enabled_stages`.
+``shared/docs/DESIGN.md``: read → fingerprint → corpus-wide decisions on
+fingerprints (unique ids, exact dedup, near dedup) → apply them to the
+documents in one join → write data/, removed/, quarantine/ and the stats
+behind report.json.
 
-Whole documents cross a shuffle twice: once grouped by text digest and once
-into their output shard. Beam moves every shuffled byte through its coder
-(on FnApiRunner about 70 MB/s per pass, measured on the RFC corpus), so
-stages that need corpus-wide decisions shuffle small records (digests,
-signatures, ids) and keep text where it is.
+Whole documents cross a shuffle twice: once to meet their decisions (joined
+by id) and once into their output shard. Beam moves every shuffled byte
+through its coder (on FnApiRunner about 70 MB/s per pass, measured on the
+RFC corpus), so every corpus-wide decision is made on fingerprints of
+~1 KiB (``dedup.fingerprint``) and text stays where it is.
 """
 from __future__ import annotations
 
@@ -25,11 +23,16 @@ from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
 from apache_beam.runners.portability.fn_api_runner import FnApiRunner
 
-from dedup.exact import DigestText, KeepFirstPerText
+from dedup.decisions import ApplyDecisions
+from dedup.exact import STAGE as EXACT_STAGE
+from dedup.exact import ExactDuplicates
+from dedup.fingerprint import Fingerprint
+from dedup.near import STAGE as NEAR_STAGE
+from dedup.near import NearDuplicates
 from pipelines import report as rep
 from pipelines.config import Config
 from pipelines.read import ReadCorpus, expand_patterns
-from pipelines.validate import GroupWithUniqueIds
+from pipelines.validate import UniqueIds
 from pipelines.write import STAGING, ShardLayout, WriteShards, placement_hash
 from schemas import DEMEM_VERSION
 from schemas.document import OUTPUT_SCHEMA
@@ -46,18 +49,6 @@ class AccountingError(RuntimeError):
 
 class OutputDirError(RuntimeError):
     """The output directory cannot be used as asked."""
-
-
-def enabled_stages(config: Config) -> list[tuple[str, beam.PTransform]]:
-    """(name, transform) of every enabled stage, in data-flow order.
-
-    The first stage receives the ``(digest, documents)`` groups when it is
-    exact dedup, plain documents otherwise; every later stage takes documents.
-    """
-    stages = []
-    if config.exact_dedup.enabled:
-        stages.append(("exact_dedup", KeepFirstPerText()))
-    return stages
 
 
 def _provenance_order(row: dict) -> tuple[str, int]:
@@ -92,6 +83,30 @@ def _layouts(output_dir: str, config: Config) -> dict[str, ShardLayout]:
     }
 
 
+def decide_documents(docs, config: Config) -> tuple[list, list, dict]:
+    """The corpus-wide decisions, made on fingerprints: (decision collections, stage names, stage stats).
+
+    Order matters: duplicate ids are settled first, so a record that loses
+    its id never represents a duplicate group; exact dedup passes on only the
+    fingerprints it kept, and near dedup clusters only those.
+    """
+    near = config.near_dedup
+    fingerprints = docs | "Fingerprint" >> beam.ParDo(Fingerprint(near.minhash() if near.enabled else None))
+    unique = fingerprints | "UniqueIds" >> UniqueIds(config.validation.quarantine_raw_bytes)
+    fingerprints, decisions, names, stats = unique["fingerprints"], [unique["decisions"]], [], {}
+    if config.exact_dedup.enabled:
+        exact = fingerprints | EXACT_STAGE >> ExactDuplicates()
+        fingerprints, stats[EXACT_STAGE] = exact["fingerprints"], exact["stats"]
+        decisions.append(exact["decisions"])
+        names.append(EXACT_STAGE)
+    if near.enabled:
+        result = {"fingerprints": fingerprints, "docs": docs} | NEAR_STAGE >> NearDuplicates(near)
+        stats[NEAR_STAGE] = result["stats"]
+        decisions.append(result["decisions"])
+        names.append(NEAR_STAGE)
+    return decisions, names, stats
+
+
 def build_pipeline(p: beam.Pipeline, inputs: list[str], output_dir: str, config: Config) -> list[str]:
     """Add the whole demem graph to ``p``; returns the names of the enabled stages."""
     stats = {}
@@ -100,29 +115,16 @@ def build_pipeline(p: beam.Pipeline, inputs: list[str], output_dir: str, config:
     stats["read.quarantine"] = read["quarantine"] | "CountUnreadable" >> beam.CombineGlobally(
         rep.CountAndBytes(rep.raw_bytes))
 
-    # One shuffle of whole documents, by text digest, settles both id uniqueness and exact duplicates.
-    unique = (
-        read["docs"]
-        | "KeyByText" >> beam.ParDo(DigestText())
-        | "GroupUniqueIds" >> GroupWithUniqueIds(config.validation.quarantine_raw_bytes)
+    decisions, stage_names, stage_stats = decide_documents(read["docs"], config)
+    applied = (
+        {"docs": read["docs"], "decisions": decisions | "AllDecisions" >> beam.Flatten(pipeline=p)}
+        | "ApplyDecisions" >> ApplyDecisions()
     )
-    quarantine = (read["quarantine"], unique["quarantine"]) | "AllQuarantine" >> beam.Flatten()
-    stages = enabled_stages(config)
-    if config.exact_dedup.enabled:
-        docs = unique["groups"]
-    else:
-        docs = unique["groups"] | "Ungroup" >> beam.FlatMap(lambda group: group[1])
-
-    removed = []
-    stage_names = []
-    for name, stage in stages:
-        result = docs | name >> stage
-        docs = result["docs"]
-        removed.append(result["removed"])
-        stage_names.append(name)
-        stats[f"removed.{name}"] = result["removed"] | f"Count[{name}]" >> beam.CombineGlobally(
-            rep.CountAndBytes(rep.removed_bytes))
-        stats[f"stage.{name}"] = result["stats"]
+    docs = applied["docs"]
+    quarantine = (read["quarantine"], applied["quarantine"]) | "AllQuarantine" >> beam.Flatten()
+    removed = [applied["removed"]]
+    for name, stage_stat in stage_stats.items():
+        stats[f"stage.{name}"] = stage_stat
 
     layouts = _layouts(output_dir, config)
     stats["output"] = docs | "CountOutput" >> beam.CombineGlobally(rep.CountAndBytes(rep.text_bytes))
@@ -134,6 +136,12 @@ def build_pipeline(p: beam.Pipeline, inputs: list[str], output_dir: str, config:
         | "CodesToDict" >> beam.combiners.ToDict()
     )
     all_removed = removed | "AllRemoved" >> beam.Flatten(pipeline=p)
+    stats["removed"] = (
+        all_removed
+        | "ByStage" >> beam.Map(lambda row: (row["stage"], row))
+        | "CountByStage" >> beam.CombinePerKey(rep.CountAndBytes(rep.removed_bytes))
+        | "RemovedToDict" >> beam.combiners.ToDict()
+    )
     stats["shards.data"] = docs | "WriteData" >> WriteShards(layouts["data"], size_basis=stats["read.docs"])
     stats["shards.removed"] = all_removed | "WriteRemoved" >> WriteShards(layouts["removed"])
     stats["shards.quarantine"] = quarantine | "WriteQuarantine" >> WriteShards(layouts["quarantine"])

@@ -112,8 +112,9 @@ def stage_busy_seconds(metric_results) -> dict:
 def build_report(stats: dict, config: dict, config_hash: str, stage_names: list[str], wall_seconds: float,
                  busy_seconds: dict, runner: str) -> dict:
     """The report dict from pipeline stats; ``accounting_ok`` says whether the counts balance."""
-    removed = {name: stats[f"removed.{name}"]["rows"] for name in stage_names}
-    removed_size = {name: stats[f"removed.{name}"]["bytes"] for name in stage_names}
+    by_stage = stats["removed"]
+    removed = {name: by_stage.get(name, {"rows": 0})["rows"] for name in stage_names}
+    removed_size = {name: by_stage.get(name, {"bytes": 0})["bytes"] for name in stage_names}
     shards = stats["shards.data"]
     counts = {
         "input": stats["read.docs"]["rows"] + stats["read.quarantine"]["rows"],

@@ -17,7 +17,7 @@ Rules, in the order they are checked:
 4. the text is normalized (NFC by default), then must not be empty or
    whitespace-only (``empty_text``) and must fit ``max_text_bytes`` UTF-8
    bytes (``text_too_large``);
-5. corpus-wide, an id must be unique: :class:`GroupWithUniqueIds` keeps
+5. corpus-wide, an id must be unique: :class:`UniqueIds` keeps
    the first record in corpus order and quarantines the rest (``duplicate_id``).
 
 All other fields are kept, as canonical JSON, in the document's ``metadata``.
@@ -32,6 +32,7 @@ from typing import Literal
 import apache_beam as beam
 
 from schemas import quarantine as q
+from schemas.document import corpus_order
 
 
 @dataclass(frozen=True)
@@ -136,74 +137,63 @@ def is_quarantine(result: dict) -> bool:
     return "error_code" in result
 
 
-class GroupWithUniqueIds(beam.PTransform):
-    """``(key, document)`` pairs in; documents grouped by key, duplicate ids quarantined.
+def split_duplicate_ids(records: list[dict], raw_limit: int) -> tuple[dict, list[dict]]:
+    """Of records (documents or fingerprints) sharing one id: the first in corpus order, and
+    a ``duplicate_id`` quarantine row for each of the others."""
+    ordered = sorted(records, key=corpus_order)
+    first = ordered[0]
+    rejected = [
+        q.quarantine_record(
+            r["source"],
+            r["position"],
+            q.DUPLICATE_ID,
+            f"record at {r['source']}:{r['position']}: id already used by the record at "
+            f"{first['source']}:{first['position']}",
+            None,
+            raw_limit,
+            r["id"],
+        )
+        for r in ordered[1:]
+    ]
+    return first, rejected
 
-    Output ``{"groups": (key, [documents]), "quarantine": rows}``. A document
-    whose id an earlier document (in corpus order) already holds is left out
-    of its group and quarantined as ``duplicate_id``.
 
-    Cost: one shuffle of documents (the grouping the caller needs anyway,
-    e.g. by text digest for exact dedup) plus one shuffle of small
-    ``(id, source, position, key)`` records for the id check, instead of a
-    second shuffle of whole documents. Memory: one key's documents, and one
-    id's small records, on one worker.
+class _FirstPerId(beam.DoFn):
+    def __init__(self, raw_limit: int):
+        self.raw_limit = raw_limit
+
+    def process(self, keyed):
+        doc_id, records = keyed
+        records = list(records)
+        if len(records) == 1:
+            yield records[0]
+            return
+        first, rejected = split_duplicate_ids(records, self.raw_limit)
+        yield first
+        for row in rejected:
+            yield beam.pvalue.TaggedOutput(DECISIONS, (doc_id, row))
+
+
+DECISIONS = "decisions"
+
+
+class UniqueIds(beam.PTransform):
+    """Fingerprints in; ``{"fingerprints": one per id, "decisions": (id, quarantine row)}`` out.
+
+    Runs before any duplicate detection, so a record that loses its id is
+    never chosen to represent a group of duplicates. One shuffle of
+    fingerprints keyed by id; memory: one id's fingerprints on one worker.
     """
-
-    QUARANTINE = "quarantine"
 
     def __init__(self, raw_limit: int):
         super().__init__()
         self.raw_limit = raw_limit
 
-    def expand(self, keyed_docs):
-        raw_limit = self.raw_limit
-        vetoes = (
-            keyed_docs
-            | "IdIndex" >> beam.Map(lambda kv: (kv[1]["id"], (kv[1]["source"], kv[1]["position"], kv[0])))
-            | "GroupById" >> beam.GroupByKey()
-            | "Vetoes" >> beam.FlatMap(lambda claims: duplicate_id_vetoes(*claims, raw_limit=raw_limit))
-        )
+    def expand(self, fingerprints):
         results = (
-            {"docs": keyed_docs, "vetoes": vetoes}
-            | "GroupByKey" >> beam.CoGroupByKey()
-            | "DropVetoed" >> beam.ParDo(_DropVetoed()).with_outputs(self.QUARANTINE, main="groups")
+            fingerprints
+            | "KeyById" >> beam.Map(lambda fp: (fp["id"], fp))
+            | "GroupById" >> beam.GroupByKey()
+            | "FirstPerId" >> beam.ParDo(_FirstPerId(self.raw_limit)).with_outputs(DECISIONS, main="fingerprints")
         )
-        return {"groups": results.groups, "quarantine": results[self.QUARANTINE]}
-
-
-def duplicate_id_vetoes(doc_id: str, claims, raw_limit: int) -> list[tuple]:
-    """Claims ``(source, position, key)`` on one id -> ``(key, quarantine row)`` for all but the first.
-
-    The first claim in corpus order (source, then position) keeps the id.
-    """
-    claims = sorted(claims)
-    first_source, first_position, _ = claims[0]
-    vetoes = []
-    for source, position, key in claims[1:]:
-        row = q.quarantine_record(
-            source,
-            position,
-            q.DUPLICATE_ID,
-            f"record at {source}:{position}: id already used by the record at {first_source}:{first_position}",
-            None,
-            raw_limit,
-            doc_id,
-        )
-        vetoes.append((key, row))
-    return vetoes
-
-
-class _DropVetoed(beam.DoFn):
-    def process(self, keyed):
-        key, joined = keyed
-        vetoes = list(joined["vetoes"])
-        docs = joined["docs"]
-        if vetoes:
-            vetoed = {(row["source"], row["position"]) for row in vetoes}
-            docs = [doc for doc in docs if (doc["source"], doc["position"]) not in vetoed]
-            for row in vetoes:
-                yield beam.pvalue.TaggedOutput(GroupWithUniqueIds.QUARANTINE, row)
-        docs = list(docs)
-        if docs:
-            yield key, docs
+        return {"fingerprints": results.fingerprints, "decisions": results[DECISIONS]}

@@ -22,15 +22,22 @@ REMOVAL_SCHEMA = pa.schema(
 )
 
 
-def removal_record(doc: dict, stage: str, reason: str, kept_id: str | None = None, cluster_id: str | None = None) -> dict:
-    """The removal row for ``doc``, taken out by ``stage`` for ``reason``."""
+def removal_record(
+    record: dict, stage: str, reason: str, kept_id: str | None = None, cluster_id: str | None = None
+) -> dict:
+    """The removal row for ``record``, taken out by ``stage`` for ``reason``.
+
+    ``record`` is a document or its fingerprint: it needs ``id``, ``source``,
+    ``position`` and either ``text_bytes`` or ``text``.
+    """
+    size = record["text_bytes"] if "text_bytes" in record else len(record["text"].encode("utf-8"))
     return {
-        "id": doc["id"],
-        "source": doc["source"],
-        "position": doc["position"],
+        "id": record["id"],
+        "source": record["source"],
+        "position": record["position"],
         "stage": stage,
         "reason": reason,
         "kept_id": kept_id,
         "cluster_id": cluster_id,
-        "text_bytes": len(doc["text"].encode("utf-8")),
+        "text_bytes": size,
     }

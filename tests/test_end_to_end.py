@@ -31,19 +31,23 @@ def corpus(tmp_path):
     src.mkdir()
     a = [_doc(i, lang="en") for i in range(40)]
     a[5] = _doc(5, text=a[3]["text"])  # exact duplicate of d3 inside a file
+    long_words = [f"term{k}" for k in range(80)]
+    a[30] = _doc(30, text=" ".join(long_words))
+    long_words[40] = "changed"  # 5 of 76 shingles differ: Jaccard 71/81 = 0.88, a borderline estimate
     lines = [json.dumps(r).encode() for r in a]
     lines.insert(10, b'{"id": "broken", "text": ')
     lines.insert(20, b'{"id": "d1", "text": "reused id"}')
     lines.insert(30, b'{"id": "e", "text": ""}')
     (src / "a.jsonl").write_bytes(b"\n".join(lines) + b"\n")
-    b = [_doc(100 + i) for i in range(30)] + [{"id": "copy-of-d7", "text": a[7]["text"]}]
+    b = [_doc(100 + i) for i in range(30)] + [{"id": "copy-of-d7", "text": a[7]["text"]},
+                                               {"id": "near-of-d30", "text": " ".join(long_words)}]
     (src / "b.jsonl.gz").write_bytes(gzip.compress(b"".join(json.dumps(r).encode() + b"\n" for r in b)))
     pq.write_table(pa.table({"id": [f"p{i}" for i in range(20)],
                              "text": [f"Parquet document {i}." for i in range(19)] + [a[9]["text"]]}),
                    src / "c.parquet")
     (src / "d.txt").write_text("A plain text file is one whole document.\n")
     expected_kept = {d["id"]: d["text"] for d in a if d["id"] != "d5"}
-    expected_kept.update({d["id"]: d["text"] for d in b if d["id"] != "copy-of-d7"})
+    expected_kept.update({d["id"]: d["text"] for d in b if d["id"] not in ("copy-of-d7", "near-of-d30")})
     expected_kept.update({f"p{i}": f"Parquet document {i}." for i in range(19)})
     expected_kept[f"{src / 'd.txt'}#0"] = "A plain text file is one whole document.\n"
     return src, expected_kept
@@ -64,8 +68,10 @@ def test_two_workers_multiprocessing_exact_contents_counts_and_reasons(corpus, t
     report = json.loads((out / "report.json").read_text())
     assert report == result.report
     assert report["accounting_ok"] is True
-    assert report["counts"] == {"input": 40 + 3 + 31 + 20 + 1, "output": len(expected),
-                                "removed": {"exact_dedup": 3}, "quarantined": 3}
+    assert report["counts"] == {"input": 40 + 3 + 32 + 20 + 1, "output": len(expected),
+                                "removed": {"exact_dedup": 3, "near_dedup": 1}, "quarantined": 3}
+    near = report["stages"]["near_dedup"]
+    assert near["exact_checks"] >= 1 and near["edges_by_exact_check"] >= 1 and near["clusters"] == 1
     data = pq.read_table(out / "data").to_pylist()
     assert {row["id"]: row["text"] for row in data} == expected
     assert json.loads(next(r for r in data if r["id"] == "d0")["metadata"]) == {"lang": "en"}
@@ -75,7 +81,9 @@ def test_two_workers_multiprocessing_exact_contents_counts_and_reasons(corpus, t
         ("d5", "d3", "exact_dedup", "exact_duplicate"),
         ("copy-of-d7", "d7", "exact_dedup", "exact_duplicate"),
         ("p19", "d9", "exact_dedup", "exact_duplicate"),
+        ("near-of-d30", "d30", "near_dedup", "near_duplicate"),
     }
+    assert next(r for r in removed if r["stage"] == "near_dedup")["cluster_id"]
     assert "text" not in removed[0]
 
     quarantine = pq.read_table(out / "quarantine").to_pylist()
@@ -157,7 +165,8 @@ def test_duplicate_id_is_settled_before_exact_dedup_so_no_text_is_lost(tmp_path)
         {"id": "x", "text": "first text"}, {"id": "x", "text": "second text"}, {"id": "y", "text": "second text"}]))
     out = tmp_path / "out"
     report = run([str(path)], str(out), Config()).report
-    assert report["counts"] == {"input": 3, "output": 2, "removed": {"exact_dedup": 0}, "quarantined": 1}
+    assert report["counts"] == {"input": 3, "output": 2, "removed": {"exact_dedup": 0, "near_dedup": 0},
+                                "quarantined": 1}
     assert {r["id"]: r["text"] for r in pq.read_table(out / "data").to_pylist()} == {
         "x": "first text", "y": "second text"}
 

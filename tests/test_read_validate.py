@@ -13,7 +13,7 @@ import pytest
 import zstandard
 
 from pipelines.read import InputConfig, ReadFile, detect_format
-from pipelines.validate import RecordValidator, ValidationConfig, duplicate_id_vetoes
+from pipelines.validate import RecordValidator, ValidationConfig, split_duplicate_ids
 from schemas import quarantine as q
 
 
@@ -174,9 +174,13 @@ def test_unknown_suffix_is_quarantined_not_guessed(tmp_path):
 
 
 def test_duplicate_ids_keep_first_in_corpus_order():
-    claims = [("s2", 1, "k3"), ("s1", 9, "k1"), ("s1", 10, "k2")]
-    vetoes = duplicate_id_vetoes("a", claims, raw_limit=10)
-    assert [(key, r["source"], r["position"], r["error_code"], r["id"]) for key, r in vetoes] == [
-        ("k2", "s1", 10, q.DUPLICATE_ID, "a"), ("k3", "s2", 1, q.DUPLICATE_ID, "a")]
-    assert "id already used by the record at s1:9" in vetoes[0][1]["reason"]
-    assert duplicate_id_vetoes("b", [("s", 1, "k")], raw_limit=10) == []
+    records = [
+        {"id": "a", "source": "s2", "position": 1},
+        {"id": "a", "source": "s1", "position": 9},
+        {"id": "a", "source": "s1", "position": 10},
+    ]
+    first, rejected = split_duplicate_ids(records, raw_limit=10)
+    assert (first["source"], first["position"]) == ("s1", 9)
+    assert [(r["source"], r["position"], r["error_code"], r["id"]) for r in rejected] == [
+        ("s1", 10, q.DUPLICATE_ID, "a"), ("s2", 1, q.DUPLICATE_ID, "a")]
+    assert "id already used by the record at s1:9" in rejected[0]["reason"]
