@@ -1,0 +1,160 @@
+"""Suffix array + LCP construction on real text: demem's kernel vs pydivsufsort.
+
+Same bytes for both: the texts of the corpus (one JSON object per line,
+field "text"), UTF-8, joined as the exact-substring stage joins them (one
+0xFF separator after each document). Each construction runs in its own fresh
+subprocess that first loads the bytes with ``np.fromfile``, so its peak
+resident memory (VmHWM) is the text, the interpreter and what the
+construction itself allocates:
+
+* demem: ``suffix_array`` (SA-IS, int32) then ``lcp_array`` (sampled Phi);
+* anchor: ``pydivsufsort.divsufsort`` (libdivsufsort in C, int32; the
+  packaged build links OpenMP and may use a second core) then
+  ``pydivsufsort.kasai``.
+
+Runs alternate (anchor, demem, anchor, demem, ...); the table shows the
+fastest of ``--repeat`` runs, wall and CPU seconds (user + system of the
+child, so a second thread shows as CPU > wall), MB/s of text and the ratio
+anchor time / demem time (> 1: demem is faster). Both outputs are checked
+equal (pydivsufsort's kasai puts lcp(SA[r], SA[r+1]) at r; ours puts it at
+r + 1). Another process may be using the machine: the load average is
+printed before and after, and CPU seconds are less sensitive to it than wall.
+
+A last run times the whole finder (``find_repeated_spans``: join, SA,
+LCP clamped at document ends, scan) from the list of documents.
+
+    python benchmarks/bench_suffix_array.py [--corpus ~/.cache/demem-bench/rfc-50mb.jsonl] [--repeat 3]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+
+DEFAULT_CORPUS = os.path.expanduser("~/.cache/demem-bench/rfc-50mb.jsonl")
+
+CHILD = r"""
+import hashlib, json, os, resource, sys, time
+import numpy as np
+
+def hwm():
+    with open("/proc/self/status") as fh:
+        for line in fh:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+def cpu():
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
+
+which, path = sys.argv[1], sys.argv[2]
+if which == "finder":
+    from dedup.suffix_array import find_repeated_spans
+    with open(path, "rb") as fh:
+        docs = [json.loads(line)["text"].encode() for line in fh]
+    del fh
+    base = hwm()
+    t0, c0 = time.perf_counter(), cpu()
+    found = find_repeated_spans(docs, 100)
+    t1, c1 = time.perf_counter(), cpu()
+    print(json.dumps({"wall": t1 - t0, "cpu": c1 - c0, "base": base, "peak": hwm(),
+                      "remove_all": found.remove_all.total_bytes, "keep_first": found.keep_first.total_bytes,
+                      "repeats": len(found.repeats), "top_count": int(found.repeats.count[0]) if len(found.repeats) else 0}))
+    raise SystemExit
+text = np.fromfile(path, dtype=np.uint8)
+if which == "demem":
+    from dedup.suffix_array import lcp_array, suffix_array
+    build_sa, build_lcp = suffix_array, lcp_array
+else:
+    import pydivsufsort
+    build_sa, build_lcp = pydivsufsort.divsufsort, pydivsufsort.kasai
+base = hwm()
+t0, c0 = time.perf_counter(), cpu()
+sa = build_sa(text)
+t1, c1 = time.perf_counter(), cpu()
+lcp = build_lcp(text, sa)
+t2, c2 = time.perf_counter(), cpu()
+peak = hwm()
+lcp_view = lcp[1:] if which == "demem" else lcp[:-1]
+digest = hashlib.blake2b(sa.astype(np.int64).tobytes(), digest_size=16)
+digest.update(lcp_view.astype(np.int64).tobytes())
+print(json.dumps({"sa_wall": t1 - t0, "lcp_wall": t2 - t1, "sa_cpu": c1 - c0, "lcp_cpu": c2 - c1,
+                  "base": base, "peak": peak, "dtype": f"{sa.dtype}/{lcp.dtype}", "digest": digest.hexdigest()}))
+"""
+
+
+def load_text(path: str) -> tuple[bytes, int]:
+    from dedup.suffix_array import join_documents
+
+    with open(path, "rb") as fh:
+        docs = [json.loads(line)["text"].encode() for line in fh]
+    joined = join_documents(docs)
+    return joined.text.tobytes(), len(docs)
+
+
+def child(which: str, path: str) -> dict:
+    env = dict(os.environ, PYTHONHASHSEED="0")
+    out = subprocess.run([sys.executable, "-c", CHILD, which, path], check=True, capture_output=True, text=True, env=env)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--corpus", default=DEFAULT_CORPUS)
+    parser.add_argument("--repeat", type=int, default=3)
+    args = parser.parse_args()
+    if not os.path.exists(args.corpus):
+        raise SystemExit(f"corpus {args.corpus} missing: run ../shared/bench/get_corpus.sh first")
+    text, num_docs = load_text(args.corpus)
+    n = len(text)
+    load_before = os.getloadavg()
+    runs: dict[str, list[dict]] = {"pydivsufsort": [], "demem": []}
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "text.bin")
+        with open(path, "wb") as fh:
+            fh.write(text)
+        del text
+        for _ in range(args.repeat):
+            runs["pydivsufsort"].append(child("pydivsufsort", path))
+            runs["demem"].append(child("demem", path))
+        finder = child("finder", args.corpus)
+    load_after = os.getloadavg()
+    digests = {r["digest"] for rs in runs.values() for r in rs}
+    mb = n / 1e6
+    print(f"corpus: {args.corpus}: {num_docs} documents, {mb:.1f} MB joined; {os.cpu_count()} CPUs, "
+          f"load average {load_before[0]:.2f} before, {load_after[0]:.2f} after; best of {args.repeat}")
+    print(f"outputs identical (SA and LCP): {'yes' if len(digests) == 1 else 'NO'}")
+    header = f"{'construction':<34} {'SA s':>7} {'LCP s':>7} {'total s':>8} {'CPU s':>7} {'MB/s':>7} {'peak MB':>8} {'B/byte':>7}"
+    print(header)
+    best = {}
+    for label, rs in runs.items():
+        fastest = min(rs, key=lambda r: r["sa_wall"] + r["lcp_wall"])
+        total = fastest["sa_wall"] + fastest["lcp_wall"]
+        cpu = min(r["sa_cpu"] + r["lcp_cpu"] for r in rs)
+        peak = max(r["peak"] for r in rs)
+        extra = (peak - fastest["base"]) / n
+        best[label] = (total, cpu, peak)
+        name = f"{label} ({fastest['dtype']})"
+        print(f"{name:<34} {fastest['sa_wall']:>7.2f} {fastest['lcp_wall']:>7.2f} {total:>8.2f} {cpu:>7.2f} "
+              f"{mb / total:>7.1f} {peak / 1e6:>8.0f} {peak / n:>7.2f}")
+        print(f"    construction alone: {extra:.2f} bytes per input byte above the loaded text "
+              f"(SA {min(r['sa_wall'] for r in rs):.2f} s .. {max(r['sa_wall'] for r in rs):.2f} s, "
+              f"LCP {min(r['lcp_wall'] for r in rs):.2f} s .. {max(r['lcp_wall'] for r in rs):.2f} s over runs)")
+    (a_t, a_c, a_p), (d_t, d_c, d_p) = best["pydivsufsort"], best["demem"]
+    print(f"speed ratio demem/pydivsufsort: {a_t / d_t:.2f}x wall, {a_c / d_c:.2f}x CPU; "
+          f"peak memory demem/pydivsufsort: {d_p / a_p:.2f}")
+    f = finder
+    print(f"finder (join + SA + clamped LCP + scan, L=100) from {num_docs} documents: {f['wall']:.2f} s "
+          f"({mb / f['wall']:.1f} MB/s, CPU {f['cpu']:.2f} s), peak {f['peak'] / 1e6:.0f} MB = "
+          f"{f['peak'] / n:.2f} B/byte ({(f['peak'] - f['base']) / n:.2f} above the loaded documents); "
+          f"remove_all {f['remove_all'] / 1e6:.2f} MB, keep_first {f['keep_first'] / 1e6:.2f} MB, "
+          f"{f['repeats']} maximal repeats kept, top count {f['top_count']}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
