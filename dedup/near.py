@@ -126,8 +126,11 @@ def removal_rows(labels: dict[str, str], records: dict[str, dict]) -> list[dict]
     return rows
 
 
-def near_dedup(docs: list[dict], config: NearDedupConfig = NearDedupConfig()) -> tuple[list[dict], list[dict]]:
-    """Without Beam, in memory: (kept documents in input order, removal rows)."""
+def verified_edges(docs: list[dict], config: NearDedupConfig = NearDedupConfig()) -> list[tuple[str, str]]:
+    """Without Beam, in memory: the pairs of node keys the stage asserts are near duplicates.
+
+    Same banding, candidate rule and verification as :class:`NearDuplicates`.
+    """
     hasher = MinHasher(config.minhash())
     bands, rows = config.banding()
     nodes = [node_key(doc) for doc in docs]
@@ -147,8 +150,13 @@ def near_dedup(docs: list[dict], config: NearDedupConfig = NearDedupConfig()) ->
             verdict = exact_jaccard(shingle_set(hasher, ta), shingle_set(hasher, tb)) >= config.threshold
         if verdict:
             edges.append((a, b))
-    labels = components(edges)
-    removed = removal_rows(labels, dict(zip(nodes, docs)))
+    return edges
+
+
+def near_dedup(docs: list[dict], config: NearDedupConfig = NearDedupConfig()) -> tuple[list[dict], list[dict]]:
+    """Without Beam, in memory: (kept documents in input order, removal rows)."""
+    labels = components(verified_edges(docs, config))
+    removed = removal_rows(labels, {node_key(doc): doc for doc in docs})
     gone = {(row["source"], row["position"]) for row in removed}
     return [doc for doc in docs if (doc["source"], doc["position"]) not in gone], removed
 
