@@ -208,9 +208,19 @@ class _ShingleSets(beam.DoFn):
         self.hasher = MinHasher(self.config.minhash())
 
     def process(self, doc, needed):
-        node = node_key(doc)
-        if node in needed:
-            yield node, shingle_set(self.hasher, doc["text"]).tobytes()
+        if (doc["source"], doc["position"]) in needed:
+            yield node_key(doc), shingle_set(self.hasher, doc["text"]).tobytes()
+
+
+def _source_position(node: str) -> tuple[str, int]:
+    source, position, _ = parse_node_key(node)
+    return source, position
+
+
+def _from_docs(docs):
+    """The default ``reread``: filter the stage's own document input (holds it until the set is known)."""
+    return lambda needed: docs | "KeepNeeded" >> beam.Filter(
+        lambda doc, wanted: (doc["source"], doc["position"]) in wanted, wanted=beam.pvalue.AsSingleton(needed))
 
 
 def _join_second(inputs, label: str):
@@ -281,17 +291,24 @@ class _ClusterSizes(beam.CombineFn):
 class NearDuplicates(beam.PTransform):
     """``{"fingerprints", "docs"}`` in; ``{"fingerprints": kept, "decisions", "stats"}`` out.
 
-    Fingerprints must carry signatures made with ``config.minhash()``;
-    ``docs`` are read only for the exact check of borderline pairs.
+    Fingerprints must carry signatures made with ``config.minhash()``.
+    Documents are read only for the exact check of borderline pairs, through
+    ``reread``: a function from a one-element PCollection holding the set of
+    needed ``(source, position)`` pairs to a PCollection with (at least)
+    those documents. The default filters ``docs``, which makes the runner
+    hold every document until the set is known; demem's pipeline passes a
+    re-read of just those records from storage instead.
     """
 
-    def __init__(self, config: NearDedupConfig = NearDedupConfig()):
+    def __init__(self, config: NearDedupConfig = NearDedupConfig(), reread=None):
         super().__init__()
         self.config = config
+        self.reread = reread
 
     def expand(self, inputs):
         config = self.config
-        fingerprints, docs = inputs["fingerprints"], inputs["docs"]
+        fingerprints = inputs["fingerprints"]
+        reread = self.reread or _from_docs(inputs["docs"])
         bands, rows = config.banding()
         pairs = (
             fingerprints
@@ -307,18 +324,7 @@ class NearDuplicates(beam.PTransform):
             | "Verify" >> beam.ParDo(_Verify(config)).with_outputs(_Verify.BORDERLINE, main="edges")
         )
         borderline = estimated[_Verify.BORDERLINE]
-        needed = (
-            borderline
-            | "BorderlineNodes" >> beam.FlatMap(lambda pair: pair)
-            | "AllNeeded" >> beam.combiners.ToSet()
-        )
-        shingles = docs | "ShingleSets" >> beam.ParDo(_ShingleSets(config), needed=beam.pvalue.AsSingleton(needed))
-        exact_edges = (
-            _join_second((borderline | "KeyBorderline" >> beam.Map(lambda p: (p[0], p[1])), shingles), "WithShingles")
-            | "ExactCheck" >> beam.Filter(
-                lambda q: exact_jaccard(np.frombuffer(q[2], "<u8"), np.frombuffer(q[3], "<u8")) >= config.threshold)
-            | "ExactEdges" >> beam.Map(lambda q: (q[0], q[1]))
-        )
+        exact_edges = self._exact_check(borderline, reread)
         edges = (estimated.edges, exact_edges) | "AllEdges" >> beam.Flatten()
         labels = edges | "Clusters" >> ConnectedComponents(config.components)
         decided = (
@@ -328,6 +334,30 @@ class NearDuplicates(beam.PTransform):
         )
         stats = self._stats(pairs, estimated.edges, borderline, exact_edges, labels, bands, rows)
         return {"fingerprints": decided.fingerprints, "decisions": decided[DECISIONS], "stats": stats}
+
+    def _exact_check(self, borderline, reread):
+        """Borderline pairs -> the ones whose exact shingle Jaccard reaches the threshold.
+
+        Reads the documents, so it runs only with ``verify: exact_borderline``
+        (with ``estimate`` there are no borderline pairs).
+        """
+        config = self.config
+        if config.verify != "exact_borderline":
+            return borderline | "NoExactCheck" >> beam.Filter(lambda pair: False)
+        needed = (
+            borderline
+            | "BorderlineNodes" >> beam.FlatMap(lambda pair: pair)
+            | "SourcePosition" >> beam.Map(_source_position)
+            | "AllNeeded" >> beam.combiners.ToSet()
+        )
+        shingles = reread(needed) | "ShingleSets" >> beam.ParDo(
+            _ShingleSets(config), needed=beam.pvalue.AsSingleton(needed))
+        return (
+            _join_second((borderline | "KeyBorderline" >> beam.Map(lambda p: (p[0], p[1])), shingles), "WithShingles")
+            | "ExactCheck" >> beam.Filter(
+                lambda q: exact_jaccard(np.frombuffer(q[2], "<u8"), np.frombuffer(q[3], "<u8")) >= config.threshold)
+            | "ExactEdges" >> beam.Map(lambda q: (q[0], q[1]))
+        )
 
     def _stats(self, pairs, estimate_edges, borderline, exact_edges, labels, bands, rows):
         count = beam.combiners.Count.Globally

@@ -31,7 +31,7 @@ from dedup.near import STAGE as NEAR_STAGE
 from dedup.near import NearDuplicates
 from pipelines import report as rep
 from pipelines.config import Config
-from pipelines.read import ReadCorpus, expand_patterns
+from pipelines.read import ReadCorpus, RereadCorpus, expand_patterns
 from pipelines.validate import UniqueIds
 from pipelines.write import STAGING, ShardLayout, WriteShards, placement_hash
 from schemas import DEMEM_VERSION
@@ -83,7 +83,7 @@ def _layouts(output_dir: str, config: Config) -> dict[str, ShardLayout]:
     }
 
 
-def decide_documents(docs, config: Config) -> tuple[list, list, dict]:
+def decide_documents(docs, config: Config, reread) -> tuple[list, list, dict]:
     """The corpus-wide decisions, made on fingerprints: (decision collections, stage names, stage stats).
 
     Order matters: duplicate ids are settled first, so a record that loses
@@ -100,7 +100,7 @@ def decide_documents(docs, config: Config) -> tuple[list, list, dict]:
         decisions.append(exact["decisions"])
         names.append(EXACT_STAGE)
     if near.enabled:
-        result = {"fingerprints": fingerprints, "docs": docs} | NEAR_STAGE >> NearDuplicates(near)
+        result = {"fingerprints": fingerprints, "docs": docs} | NEAR_STAGE >> NearDuplicates(near, reread)
         stats[NEAR_STAGE] = result["stats"]
         decisions.append(result["decisions"])
         names.append(NEAR_STAGE)
@@ -115,7 +115,10 @@ def build_pipeline(p: beam.Pipeline, inputs: list[str], output_dir: str, config:
     stats["read.quarantine"] = read["quarantine"] | "CountUnreadable" >> beam.CombineGlobally(
         rep.CountAndBytes(rep.raw_bytes))
 
-    decisions, stage_names, stage_stats = decide_documents(read["docs"], config)
+    def reread(needed):
+        return p | "Reread" >> RereadCorpus(inputs, config.input, config.validation, needed)
+
+    decisions, stage_names, stage_stats = decide_documents(read["docs"], config, reread)
     applied = (
         {"docs": read["docs"], "decisions": decisions | "AllDecisions" >> beam.Flatten(pipeline=p)}
         | "ApplyDecisions" >> ApplyDecisions()

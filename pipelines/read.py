@@ -179,7 +179,7 @@ class ReadFile(beam.DoFn):
     def _open(self, path: str):
         return FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED)
 
-    def _read_jsonl(self, path: str) -> Iterator[dict]:
+    def _read_jsonl(self, path: str, wanted=None) -> Iterator[dict]:
         try:
             raw = self._open(path)
         except OSError as err:
@@ -190,6 +190,8 @@ class ReadFile(beam.DoFn):
         with raw:
             try:
                 for line_number, line in enumerate(_lines(_decompressed_chunks(raw, _compression_suffix(path))), 1):
+                    if wanted is not None and (path, line_number) not in wanted:
+                        continue
                     if line.strip():
                         progress.tick(len(line))
                         yield self.validator.parse_json_line(line.rstrip(b"\r"), path, line_number)
@@ -239,6 +241,28 @@ class ReadFile(beam.DoFn):
                 first_row += rows
 
 
+class RereadFile(ReadFile):
+    """A matched path to the documents at ``only``'s (source, position) pairs, parsing nothing else.
+
+    For stages that need the text of a few documents after corpus-wide
+    decisions (near dedup's exact check): reading them again from storage
+    is cheaper than holding every document until the decision is known.
+    Quarantine rows are not repeated; counters are not incremented.
+    """
+
+    def process(self, path: str, only):
+        if not any(source == path for source, _ in only):
+            return
+        fmt = detect_format(path, self.input_config.format)
+        if fmt == "jsonl":
+            results = self._read_jsonl(path, wanted=only)
+        else:
+            results = {"parquet": self._read_parquet, "text": self._read_text}[fmt](path)
+        for result in results:
+            if not is_quarantine(result) and (result["source"], result["position"]) in only:
+                yield result
+
+
 def expand_patterns(patterns: list[str]) -> list[str]:
     """All file paths matched by ``patterns``, sorted and unique.
 
@@ -267,15 +291,29 @@ class ReadCorpus(beam.PTransform):
         self.input_config = input_config
         self.validation = validation
 
-    def expand(self, pbegin):
-        results = (
+    def paths(self, pbegin):
+        return (
             pbegin
             | "Patterns" >> beam.Create(self.patterns)
             | "Match" >> fileio.MatchAll()
             | "Paths" >> beam.Map(lambda metadata: metadata.path)
             | "UniquePaths" >> beam.Distinct()
-            | "Read" >> beam.ParDo(ReadFile(self.input_config, self.validation)).with_outputs(
-                ReadFile.QUARANTINE, main="docs"
-            )
+        )
+
+    def expand(self, pbegin):
+        results = self.paths(pbegin) | "Read" >> beam.ParDo(ReadFile(self.input_config, self.validation)).with_outputs(
+            ReadFile.QUARANTINE, main="docs"
         )
         return {"docs": results.docs, "quarantine": results[ReadFile.QUARANTINE]}
+
+
+class RereadCorpus(ReadCorpus):
+    """The documents at the (source, position) pairs in ``only``, a one-element PCollection of a set."""
+
+    def __init__(self, patterns: list[str], input_config: InputConfig, validation: ValidationConfig, only):
+        super().__init__(patterns, input_config, validation)
+        self.only = only
+
+    def expand(self, pbegin):
+        reread = RereadFile(self.input_config, self.validation)
+        return self.paths(pbegin) | "Reread" >> beam.ParDo(reread, only=beam.pvalue.AsSingleton(self.only))

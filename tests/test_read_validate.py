@@ -184,3 +184,17 @@ def test_duplicate_ids_keep_first_in_corpus_order():
     assert [(r["source"], r["position"], r["error_code"], r["id"]) for r in rejected] == [
         ("s1", 10, q.DUPLICATE_ID, "a"), ("s2", 1, q.DUPLICATE_ID, "a")]
     assert "id already used by the record at s1:9" in rejected[0]["reason"]
+
+
+def test_reread_returns_only_the_wanted_records(jsonl, tmp_path):
+    from pipelines.read import RereadFile
+
+    path = jsonl("re.jsonl", [GOOD[0], b"{broken", GOOD[1], GOOD[2]])
+    reader = RereadFile(InputConfig(), ValidationConfig())
+    reader.setup()
+    got = list(reader.process(path, only={(path, 3), (path, 2), ("elsewhere", 1)}))
+    assert [(d["id"], d["position"]) for d in got] == [("g1", 3)]
+    _parquet_with_two_row_groups(tmp_path / "p.parquet")
+    got = list(reader.process(str(tmp_path / "p.parquet"), only={(str(tmp_path / "p.parquet"), 60)}))
+    assert [d["id"] for d in got] == ["p60"]
+    assert list(reader.process(str(tmp_path / "p.parquet"), only={(path, 1)})) == []
