@@ -1,5 +1,5 @@
 # cython: language_level=3
-"""Suffix array (SA-IS), LCP array (chunked Phi) and repeated-span scan kernels.
+"""Suffix array (SA-IS), LCP array (sparse Phi) and repeated-span scan kernels.
 
 Plain C over a symbol buffer (uint8 bytes, or uint16 when a corpus uses all
 256 byte values and needs a separator outside them). Every entry point takes
@@ -7,20 +7,27 @@ typed memoryviews while holding the GIL and runs with the GIL released. The
 public API, the contract and the pure-Python references are in
 ``dedup/suffix_array.py``.
 
-Memory, for n input symbols and 4-byte indices:
+Memory, for n input symbols and 4-byte indices (8-byte: double the index
+arrays):
 
-* ``sais``: the SA itself (4n) plus two bucket arrays of the alphabet size;
-  the reduced problem of each recursion level lives inside the SA buffer
-  (Nong-Zhang-Chan layout, as in Yuta Mori's sais-lite). Types (L/S) are never
-  stored: they are recomputed from neighbouring symbols and carried in the
-  sign bit of SA entries during induced sorting. Recursion levels with a large
-  alphabet allocate their buckets (at most 2 * 4 * n/2 bytes at level 1, freed
-  before recursing further).
-* ``lcp``: the LCP output (4n) plus one Phi chunk of ``chunk`` indices
-  (default n/8, i.e. n/2 bytes). The Phi/PLCP values of one chunk of text
-  positions are computed in text order, then scattered into SA order; each
-  chunk costs two sequential scans of the SA.
-* ``scan_blocks``: two bitmaps of n bits and the output ranges.
+* ``suffix_array``: the SA itself (4n) plus two bucket arrays of the
+  alphabet size; the reduced problem of each recursion level lives inside
+  the SA buffer (Nong-Zhang-Chan layout, as in Yuta Mori's sais-lite).
+  L/S types are never stored: they are recomputed from neighbouring symbols
+  and carried in the sign bit of SA entries during induced sorting.
+  Recursion levels allocate buckets for their alphabet (two arrays of at
+  most n/2 entries, 4n bytes, on adversarial input; 3 MB for 50 MB of RFC
+  text) and free them before recursing further, so the peak stays <= 9n
+  with the text.
+* ``lcp_array``: the LCP output (4n) plus the sampled Phi array, 4n/q bytes
+  for sampling q (n/4 at the default q = 16).
+* ``scan_repeats``: two bitmaps of n bits, the output runs, the stack of
+  open lcp-intervals and the bounded heap of maximal repeats.
+
+Random memory access is the cost that matters at these sizes (a text and
+SA much larger than the caches, 4 KiB pages): the induced-sorting scans, the
+naming loop and the LCP pass prefetch the symbol they will read a fixed
+distance ahead.
 """
 from libc.stdint cimport int32_t, int64_t, uint8_t, uint16_t, uint64_t
 from libc.stdlib cimport free, malloc, realloc
@@ -253,40 +260,22 @@ cdef idx_t _name_lms_substrings(const sym_t* T, idx_t* SA, idx_t n, idx_t m) noe
 
 
 cdef void _lms_positions(const sym_t* T, idx_t n, idx_t* out, idx_t m) noexcept nogil:
-    """out[0..m) = the LMS positions in increasing order."""
-    cdef idx_t i, j
-    cdef sym_t c0, c1
-    i = n - 1
-    j = m - 1
-    c0 = T[n - 1]
-    while True:
+    """out[0..m) = the LMS positions in increasing order (branch-free type scan)."""
+    cdef idx_t i, j = m - 1, scratch = 0
+    cdef idx_t lms, s, t = 0
+    cdef idx_t* dst
+    cdef sym_t c0, c1 = T[n - 1]
+    i = n - 2
+    while i >= 0:
+        c0 = T[i]
+        s = (c0 < c1) | ((c0 == c1) & t)
+        lms = t & (s ^ 1)
+        dst = out + j if lms else &scratch
+        dst[0] = i + 1
+        j -= lms
+        t = s
         c1 = c0
         i -= 1
-        if i < 0:
-            break
-        c0 = T[i]
-        if c0 < c1:
-            break
-    while i >= 0:
-        while True:
-            c1 = c0
-            i -= 1
-            if i < 0:
-                break
-            c0 = T[i]
-            if c0 > c1:
-                break
-        if i >= 0:
-            out[j] = i + 1
-            j -= 1
-            while True:
-                c1 = c0
-                i -= 1
-                if i < 0:
-                    break
-                c0 = T[i]
-                if c0 < c1:
-                    break
 
 
 cdef idx_t _seed_lms(const sym_t* T, idx_t* SA, idx_t* B, idx_t n) noexcept nogil:
@@ -521,7 +510,9 @@ cdef void _lcp(const sym_t* T, idx_t n, const idx_t* SA, idx_t* LCP, idx_t* PS,
         h = _extend(T, p, j, h, lim, sep)
         PS[k] = h
         h = h - q if h > q else 0
-    # (3) SA order
+    # (3) SA order. PLCP[p] >= PS[k] - d and, from the next sample,
+    # PLCP[p] <= PS[k+1] + q - d (p = kq + d); inside long repeats the two
+    # bounds meet and the text is not read at all.
     if n > 0:
         LCP[0] = 0
     for r in range(1, n):
@@ -529,17 +520,22 @@ cdef void _lcp(const sym_t* T, idx_t n, const idx_t* SA, idx_t* LCP, idx_t* PS,
             DM_PREFETCH(PS + (SA[r + 2 * D] >> qshift))
         if r + D < n:
             p = SA[r + D]
-            j = SA[r + D - 1]
-            lb = PS[p >> qshift] - (p & qmask)
+            k = p >> qshift
+            lb = PS[k] - (p & qmask)
             if lb < 0:
                 lb = 0
-            DM_PREFETCH(T + p + lb)
-            DM_PREFETCH(T + j + lb)
+            if k + 1 >= ns or lb < PS[k + 1] + q - (p & qmask):
+                DM_PREFETCH(T + p + lb)
+                DM_PREFETCH(T + SA[r + D - 1] + lb)
         p = SA[r]
-        j = SA[r - 1]
-        lb = PS[p >> qshift] - (p & qmask)
+        k = p >> qshift
+        lb = PS[k] - (p & qmask)
         if lb < 0:
             lb = 0
+        if k + 1 < ns and lb >= PS[k + 1] + q - (p & qmask):
+            LCP[r] = lb
+            continue
+        j = SA[r - 1]
         lim = n - (p if p > j else j)
         LCP[r] = _extend(T, p, j, lb, lim, sep)
 

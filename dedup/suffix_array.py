@@ -51,11 +51,18 @@ values occur, the text is widened to uint16 symbols with separator 256. The
 LCP is clamped at the separator, so no common prefix, hence no repeat, ever
 crosses a document end, whatever bytes documents contain.
 
-Size limits and memory, for n bytes of documents (plus one separator each):
-text n, SA 4n, LCP 4n, the sampled Phi n/4 (sampling 16) and two bitmaps
-n/4: peak 9.5n bytes with int32 indices (< 2 GiB of text); int64 indices
-double SA and LCP. A partition must fit one worker: 10 bytes per input byte,
-so a 1 GiB partition needs about 10 GiB. The uint16 fallback adds n bytes.
+Size limits and memory, for n bytes of documents (plus one separator each),
+with int32 indices (joined text < 2 GiB): text n, SA 4n, LCP 4n, plus the
+larger of the sampled Phi array (n/4, freed after the LCP) and the scan's
+two bitmaps (n/4): peak 9.25n on top of the interpreter. The caller's own
+copy of the documents comes on top of that: to stay under 10 bytes per
+input byte for a partition, join once (:func:`join_documents`), drop the
+document list, pass ``joined=`` and slice documents back out of
+``joined.text``. SA-IS itself peaks at text + SA + its level-1 buckets
+(<= 9n on adversarial input, ~5n on text), before the LCP is allocated.
+int64 indices (>= 2 GiB, or ``force_64bit``) double SA, LCP and the Phi
+samples: 17.5n, so a partition should stay below 2 GiB. The uint16 fallback adds n bytes. The
+whole partition is processed on one worker.
 
 Thresholds are in bytes, not whitespace tokens. A suffix array groups
 suffixes by a prefix of fixed length; a token threshold gives every start
@@ -182,8 +189,10 @@ def join_documents(documents: Sequence) -> JoinedDocuments:
     starts = np.zeros(len(docs) + 1, dtype=np.int64)
     np.cumsum(lengths + 1, out=starts[1:])
     separator = bytes([SEPARATOR])
-    joined = separator.join(docs) + separator if docs else b""
-    text = np.frombuffer(joined, dtype=np.uint8)
+    # A numpy copy, not the joined bytes object: numpy asks the kernel for
+    # transparent huge pages, which makes the random text reads of SA-IS
+    # and the LCP pass markedly cheaper (transient peak: 3n, far below 9n).
+    text = np.frombuffer(separator.join(docs) + separator if docs else b"", dtype=np.uint8).copy()
     seps = starts[1:] - 1
     counts = np.bincount(text, minlength=256)
     counts[SEPARATOR] -= len(docs)
@@ -191,7 +200,6 @@ def join_documents(documents: Sequence) -> JoinedDocuments:
         return JoinedDocuments(text, starts, SEPARATOR)
     absent = np.flatnonzero(counts == 0)
     if len(absent):
-        text = text.copy()
         text[seps] = absent[-1]
         return JoinedDocuments(text, starts, int(absent[-1]))
     wide = text.astype(np.uint16)
@@ -285,7 +293,8 @@ def find_repeated_spans(documents: Sequence, min_length: int = DEFAULT_MIN_LENGT
 
     ``documents``: bytes-like (or str, encoded as UTF-8), in corpus order.
     ``max_repeats`` bounds the maximal-repeat table (0 skips it). Pass an
-    already ``joined`` corpus to avoid joining twice.
+    already ``joined`` corpus (and no documents) to avoid a second copy of
+    the text: see the module docstring on memory.
     """
     if min_length < 1:
         raise ValueError("min_length must be >= 1")
