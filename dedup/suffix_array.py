@@ -43,6 +43,10 @@ covered by a repeat of at least ``min_length`` bytes:
   counts as unique) and not all followed by the same byte. Each row gives
   its length, its number of occurrences (overlapping ones included) and its
   first occurrence; the stage reports them as keyed hashes of those bytes.
+  Periodic repeats (a period of at most ``exclude_period`` bytes, 8 by
+  default, at most half the length) are left out of the table: every length
+  of a long run of padding or rules is a maximal repeat of its own, and
+  they would fill it. They are still covered by the ranges.
 
 Document boundaries: the separator is a symbol that occurs in no document.
 The join uses byte 0xFF (never present in UTF-8) or, when a document
@@ -84,6 +88,10 @@ from dedup import _suffix_array
 INT32_LIMIT = 2**31 - 2  # largest n whose indices and n itself fit int32
 DEFAULT_MIN_LENGTH = 100  # bytes; about Lee et al.'s 50 tokens of English
 DEFAULT_SAMPLING = 16  # sparse-Phi sampling: n/4 extra bytes, ~1.7 word compares per position
+# Runs of a short pattern (NUL padding, spaces, "-=-=", dot leaders) make one
+# maximal repeat per length: 50 MB of RFCs put a single NUL run's 100..5000
+# byte prefixes at the top of the table. Periods up to 8 bytes cover them.
+DEFAULT_EXCLUDE_PERIOD = 8
 SEPARATOR = 0xFF  # never occurs in UTF-8
 WIDE_SEPARATOR = 256  # uint16 fallback when all 256 byte values occur
 
@@ -287,14 +295,16 @@ def _merge_runs(joined: JoinedDocuments, start, end, first) -> SpanRanges:
 
 
 def find_repeated_spans(documents: Sequence, min_length: int = DEFAULT_MIN_LENGTH, *,
-                        max_repeats: int = 10_000, force_64bit: bool = False,
-                        joined: JoinedDocuments | None = None) -> RepeatedSpans:
+                        max_repeats: int = 10_000, exclude_period: int = DEFAULT_EXCLUDE_PERIOD,
+                        force_64bit: bool = False, joined: JoinedDocuments | None = None) -> RepeatedSpans:
     """Ranges covered by repeats of >= ``min_length`` bytes, per document (see module doc).
 
     ``documents``: bytes-like (or str, encoded as UTF-8), in corpus order.
-    ``max_repeats`` bounds the maximal-repeat table (0 skips it). Pass an
-    already ``joined`` corpus (and no documents) to avoid a second copy of
-    the text: see the module docstring on memory.
+    ``max_repeats`` bounds the maximal-repeat table (0 skips it);
+    ``exclude_period`` leaves out of it the repeats with a period of at most
+    that many bytes (0 keeps them; at most 64). The ranges are unaffected.
+    Pass an already ``joined`` corpus (and no documents) to avoid a second
+    copy of the text: see the module docstring on memory.
     """
     if min_length < 1:
         raise ValueError("min_length must be >= 1")
@@ -303,7 +313,8 @@ def find_repeated_spans(documents: Sequence, min_length: int = DEFAULT_MIN_LENGT
     text = joined.text
     sa = suffix_array(text, force_64bit=force_64bit)
     lcp = lcp_array(text, sa, separator=joined.separator)
-    found = _suffix_array.scan_repeats(text, sa, lcp, int(min_length), joined.separator, int(max_repeats))
+    found = _suffix_array.scan_repeats(text, sa, lcp, int(min_length), joined.separator, int(max_repeats),
+                                       int(exclude_period))
     del sa, lcp
     order = np.lexsort((found["rep_first"], -found["rep_length"], -found["rep_count"]))
     rep_doc, rep_offset = joined.locate(found["rep_first"][order])
@@ -339,12 +350,18 @@ def _occurrences(docs: list[bytes], min_length: int) -> dict[bytes, list[tuple[i
     return occ
 
 
-def find_repeated_spans_reference(documents: Sequence, min_length: int = DEFAULT_MIN_LENGTH):
+def _has_short_period(s: bytes, max_period: int) -> bool:
+    return any(s[p:] == s[:-p] for p in range(1, min(max_period, len(s) // 2) + 1))
+
+
+def find_repeated_spans_reference(documents: Sequence, min_length: int = DEFAULT_MIN_LENGTH,
+                                  exclude_period: int = 0):
     """Brute force over every substring (cubic: tiny inputs only).
 
     Returns (remove_all, keep_first, maximal repeats): two lists, per
     document, of merged ranges, and a set of (length, count, first doc,
-    first offset) for every maximal repeat of length >= min_length.
+    first offset) for every maximal repeat of length >= min_length without
+    a period <= exclude_period.
     """
     docs = [bytes(_as_bytes(d)) for d in documents]
     occ = _occurrences(docs, min_length)
@@ -360,6 +377,6 @@ def find_repeated_spans_reference(documents: Sequence, min_length: int = DEFAULT
                 later[d].append((i, i + len(s)))
         lefts = {docs[d][i - 1] if i > 0 else ("start", d, i) for d, i in places}
         rights = {docs[d][i + len(s)] if i + len(s) < len(docs[d]) else ("end", d, i) for d, i in places}
-        if len(lefts) > 1 and len(rights) > 1:
+        if len(lefts) > 1 and len(rights) > 1 and not _has_short_period(s, exclude_period):
             maximal.add((len(s), len(places), places[0][0], places[0][1]))
     return [_merge(r) for r in every], [_merge(r) for r in later], maximal

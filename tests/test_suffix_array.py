@@ -188,9 +188,10 @@ def test_gil_is_released_during_construction():
 docs_strategy = st.lists(texts(max_size=24), max_size=5)
 
 
-def check_finder(docs, min_length, force_64bit=False):
-    found = find_repeated_spans(docs, min_length, max_repeats=10**6, force_64bit=force_64bit)
-    remove_all, keep_first, maximal = find_repeated_spans_reference(docs, min_length)
+def check_finder(docs, min_length, force_64bit=False, exclude_period=0):
+    found = find_repeated_spans(docs, min_length, max_repeats=10**6, exclude_period=exclude_period,
+                                force_64bit=force_64bit)
+    remove_all, keep_first, maximal = find_repeated_spans_reference(docs, min_length, exclude_period)
     assert found.remove_all.by_document(len(docs)) == remove_all
     assert found.keep_first.by_document(len(docs)) == keep_first
     got = set(zip(found.repeats.length.tolist(), found.repeats.count.tolist(),
@@ -206,9 +207,21 @@ def check_finder(docs, min_length, force_64bit=False):
     return found
 
 
-@given(docs_strategy, st.integers(1, 8), st.booleans())
-def test_finder_equals_brute_force(docs, min_length, force_64bit):
-    check_finder(docs, min_length, force_64bit)
+@given(docs_strategy, st.integers(1, 8), st.booleans(), st.sampled_from([0, 1, 3, 8]))
+def test_finder_equals_brute_force(docs, min_length, force_64bit, exclude_period):
+    check_finder(docs, min_length, force_64bit, exclude_period)
+
+
+def test_periodic_runs_stay_out_of_the_repeat_table():
+    padding = b"\x00" * 3000
+    notice = b"This document is subject to the rights, licenses and restrictions contained in BCP 78."
+    docs = [b"one " + padding + b" " + notice, b"two " + padding[:1500] + b". " + notice, b"three " + notice]
+    kept = find_repeated_spans(docs, 50)
+    every = find_repeated_spans(docs, 50, exclude_period=0, max_repeats=10**6)
+    assert len(every.repeats) > 1000  # one maximal repeat per run length
+    # left: " " + notice (in all three) and " " + 1500 NULs (in the first two)
+    assert list(zip(kept.repeats.count, kept.repeats.length)) == [(3, len(notice) + 1), (2, 1501)]
+    assert kept.remove_all.by_document(3) == every.remove_all.by_document(3)
 
 
 @settings(max_examples=50)
