@@ -1,5 +1,8 @@
 """The ``demem`` command line.
 
+``demem traces --input PATTERN [--top N] [--json]``: survey de-identification
+traces without writing anything (``pipelines.survey``).
+
 ``demem run --input PATTERN [--input PATTERN ...] --output DIR [--config FILE]
 [--overwrite] [any Beam pipeline option]``: options demem does not know are
 handed to Beam untouched (``--runner DataflowRunner``, ``--direct_num_workers``,
@@ -30,6 +33,14 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--config", metavar="FILE", help="YAML config; defaults: pipelines/default.yaml")
     run.add_argument("--overwrite", action="store_true", help="replace a previous run's output in DIR")
     run.add_argument("--quiet", action="store_true", help="no progress logging")
+    traces = commands.add_parser(
+        "traces", help="survey a corpus for de-identification traces (writes nothing)",
+        description="Count de-identification markers per family, with document and token shares.",
+    )
+    traces.add_argument("--input", action="append", required=True, metavar="PATTERN")
+    traces.add_argument("--config", metavar="FILE", help="YAML config (its input and traces sections are used)")
+    traces.add_argument("--top", type=int, default=5, metavar="N", help="marker forms shown per family")
+    traces.add_argument("--json", action="store_true", help="print JSON instead of a table")
     commands.add_parser("default-config", help="print the documented default config")
     return parser
 
@@ -69,6 +80,22 @@ def _run(args, beam_args: list[str]) -> int:
     return EXIT_OK
 
 
+def _traces(args) -> int:
+    from pipelines.config import ConfigError, load_config
+    from pipelines.survey import format_survey, survey, survey_json
+
+    try:
+        config = load_config(args.config)
+    except ConfigError as err:
+        return _fail(EXIT_CONFIG, str(err))
+    try:
+        result = survey(args.input, config.traces, config.input, top=args.top)
+    except FileNotFoundError as err:
+        return _fail(EXIT_INPUT, str(err))
+    print(survey_json(result) if args.json else format_survey(result))
+    return EXIT_OK
+
+
 def main(argv: list[str] | None = None) -> int:
     args, beam_args = _parser().parse_known_args(argv)
     if args.command == "default-config":
@@ -78,6 +105,8 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_OK
     if args.command == "run":
         return _run(args, beam_args)
+    if args.command == "traces":
+        return _traces(args)
     return _fail(EXIT_CONFIG, f"unknown command {args.command}")
 
 

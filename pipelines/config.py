@@ -29,6 +29,7 @@ from dedup.near import NearDedupConfig
 from pipelines.read import InputConfig
 from pipelines.validate import ValidationConfig
 from pipelines.write import OutputConfig
+from sanitize.traces import TracesConfig
 
 
 class ConfigError(ValueError):
@@ -44,6 +45,7 @@ class Config:
     validation: ValidationConfig = field(default_factory=ValidationConfig)
     exact_dedup: ExactDedupConfig = field(default_factory=ExactDedupConfig)
     near_dedup: NearDedupConfig = field(default_factory=NearDedupConfig)
+    traces: TracesConfig = field(default_factory=TracesConfig)
     output: OutputConfig = field(default_factory=OutputConfig)
 
     def to_dict(self) -> dict:

@@ -37,7 +37,7 @@ POSITIVES = [
     ("ssn_mask", "SSN: XXX-XX-XXXX on file, or ***-**-****."),
     ("phone_mask", "Call (XXX) XXX-XXXX today."),
     ("card_mask", "Charged to XXXX-XXXX-XXXX-4242 yesterday."),
-    ("x_mask", "Account XXXXXXXX was closed."),
+    ("x_mask", "Account XXXXXXXX was closed; card ending in XXXX."),
     ("asterisk_mask", "The patient ***** was seen by Dr. *****."),
 ]
 
@@ -51,6 +51,9 @@ NEGATIVES = [
     "<html><body><B>Hi</B> <T> template<typename T></body></html>",
     "{{ item.price }} {{#each people}} {{> partial}}",
     "Sizes: XL, XXL, XXX. Super Bowl XXXI.",
+    "This document updates RFC XXXX (to be assigned by the RFC Editor).",
+    "Lists, like STRUCT(***), follow rules (***) and\n*** notes ***\n  ::=  *****  host names *****",
+    "<ID> ::= <LETTER> *<DIGIT>",
     "my_variable___name = __init__",
     "a snake_case_name and __dunder__ methods",
 ]
