@@ -15,8 +15,10 @@ from __future__ import annotations
 import json
 from collections import Counter, defaultdict
 
+from apache_beam.pvalue import TaggedOutput
+
 from pipelines.read import InputConfig, ReadFile, expand_patterns
-from pipelines.validate import ValidationConfig, is_quarantine
+from pipelines.validate import ValidationConfig
 from sanitize.traces import TraceFinder, TracesConfig, marker_form
 
 
@@ -31,7 +33,7 @@ def survey(patterns: list[str], config: TracesConfig = TracesConfig(), input_con
     forms: dict[str, Counter] = defaultdict(Counter)
     for path in expand_patterns(patterns):
         for record in reader.process(path):
-            if is_quarantine(record):
+            if isinstance(record, TaggedOutput):  # a quarantined record: nothing to survey
                 continue
             text = record["text"]
             documents += 1
