@@ -31,7 +31,7 @@ distance ahead.
 """
 from libc.stdint cimport int32_t, int64_t, uint8_t, uint16_t, uint64_t
 from libc.stdlib cimport free, malloc, realloc
-from libc.string cimport memchr, memcpy, memset
+from libc.string cimport memchr, memcpy, memmove, memset
 
 import numpy as np
 
@@ -256,8 +256,12 @@ cdef idx_t _name_lms_substrings(const sym_t* T, idx_t* SA, idx_t n, idx_t m) noe
     return name
 
 
-cdef void _lms_positions(const sym_t* T, idx_t n, idx_t* out, idx_t m) noexcept nogil:
-    """out[0..m) = the LMS positions in increasing order (branch-free type scan)."""
+cdef void _lms_positions(const sym_t* T, idx_t n, idx_t* out, idx_t m, idx_t* counts) noexcept nogil:
+    """out[0..m) = the LMS positions in increasing order (branch-free type scan).
+
+    With ``counts`` (zeroed, alphabet-sized) also count the LMS suffixes per
+    first symbol, so that placing them needs no random text reads.
+    """
     cdef idx_t i, j = m - 1, scratch = 0
     cdef idx_t lms, s, t = 0
     cdef idx_t* dst
@@ -269,6 +273,8 @@ cdef void _lms_positions(const sym_t* T, idx_t n, idx_t* out, idx_t m) noexcept 
         lms = t & (s ^ 1)
         dst = out + j if lms else &scratch
         dst[0] = i + 1
+        if counts != NULL:
+            counts[c1] += lms
         j -= lms
         t = s
         c1 = c0
@@ -300,6 +306,29 @@ cdef idx_t _seed_lms(const sym_t* T, idx_t* SA, idx_t* B, idx_t n) noexcept nogi
     return m
 
 
+cdef void _place_counted(idx_t* SA, const idx_t* C, const idx_t* counts,
+                         idx_t n, idx_t m, idx_t k) noexcept nogil:
+    """Move the sorted LMS suffixes SA[0..m) to the ends of their buckets.
+
+    counts[c] LMS suffixes start with symbol c; every other slot becomes 0.
+    Works from the last bucket down, so sources (below i) are never
+    overwritten before they move.
+    """
+    cdef idx_t c, cnt, i = m, j = n, end = n
+    c = k - 1
+    while c >= 0:
+        if j > end:
+            memset(SA + end, 0, (j - end) * sizeof(idx_t))
+        cnt = counts[c]
+        if cnt > 0:
+            memmove(SA + end - cnt, SA + i - cnt, cnt * sizeof(idx_t))
+        i -= cnt
+        j = end - cnt
+        end -= C[c]
+        c -= 1
+    memset(SA, 0, j * sizeof(idx_t))
+
+
 cdef int _sais(const sym_t* T, idx_t* SA, idx_t fs, idx_t n, idx_t k) noexcept nogil:
     """Suffix array of T[0..n) over the alphabet [0, k) into SA[0..n).
 
@@ -312,6 +341,7 @@ cdef int _sais(const sym_t* T, idx_t* SA, idx_t fs, idx_t n, idx_t k) noexcept n
     cdef idx_t* RA
     cdef sym_t c0, c1
     cdef int rc
+    cdef bint keep = False
     if n <= 1:
         if n == 1:
             SA[0] = 0
@@ -354,28 +384,37 @@ cdef int _sais(const sym_t* T, idx_t* SA, idx_t fs, idx_t n, idx_t k) noexcept n
                 RA[j] = SA[i] - 1
                 j -= 1
             i -= 1
-        free(C)
-        free(B)
-        C = NULL
-        B = NULL
+        keep = k <= 65536  # byte alphabets: keep the counts; large ones: free during recursion
+        if not keep:
+            free(C)
+            free(B)
+            C = NULL
+            B = NULL
         rc = _sais(<const idx_t*>RA, SA, fs + n - 2 * m, m, name)
         if rc != 0:
+            free(C)
+            free(B)
             return rc
-        _lms_positions(T, n, RA, m)
+        if keep:
+            memset(B, 0, k * sizeof(idx_t))
+        _lms_positions(T, n, RA, m, B if keep else <idx_t*>NULL)
         for i in range(m):
             if i + PREFETCH_DISTANCE < m:
                 DM_PREFETCH(RA + SA[i + PREFETCH_DISTANCE])
             SA[i] = RA[SA[i]]
-        C = <idx_t*>malloc(k * sizeof(idx_t))
-        B = <idx_t*>malloc(k * sizeof(idx_t))
-        if C == NULL or B == NULL:
-            free(C)
-            free(B)
-            return -1
-        _count(T, C, n, k)
+        if not keep:
+            C = <idx_t*>malloc(k * sizeof(idx_t))
+            B = <idx_t*>malloc(k * sizeof(idx_t))
+            if C == NULL or B == NULL:
+                free(C)
+                free(B)
+                return -1
+            _count(T, C, n, k)
     # stage 3: place the sorted LMS suffixes at their bucket ends, induce all
-    _bucket_ends(C, B, k)
-    if m > 0:
+    if name < m and keep:
+        _place_counted(SA, C, B, n, m, k)
+    elif m > 0:
+        _bucket_ends(C, B, k)
         i = m - 1
         j = n
         p = SA[m - 1]
