@@ -95,8 +95,6 @@ DEFAULT_EXCLUDE_PERIOD = 8
 SEPARATOR = 0xFF  # never occurs in UTF-8
 WIDE_SEPARATOR = 256  # uint16 fallback when all 256 byte values occur
 
-Text = "bytes | bytearray | memoryview | np.ndarray"
-
 
 def as_symbols(text) -> np.ndarray:
     """A zero-copy C-contiguous uint8 (or uint16) array over ``text``."""
