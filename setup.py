@@ -23,6 +23,10 @@ INSTALL_REQUIRES = [
     "pyarrow>=14,<24",
     "pyyaml>=6,<7",
     "zstandard>=0.18,<1",
+    # Surrogates draw from Faker's name lists and check phones with phonenumbers:
+    # the same versions give the same surrogates, so constraints.txt pins both.
+    "Faker>=40",
+    "phonenumbers>=8.13",
 ]
 
 EXTRAS = {

@@ -37,6 +37,19 @@ class ConfigError(ValueError):
 
 
 @dataclass(frozen=True)
+class SurrogateKeyConfig:
+    """Where the secret key behind surrogates and the ``hash`` operator comes from.
+
+    Never the key itself: config files are shared, logged and hashed into
+    reports. With neither source available the key is derived from ``seed``,
+    which anyone holding the config can recompute (a warning says so).
+    """
+
+    key_env: str = field(default="DEMEM_SURROGATE_KEY", metadata={"help": "environment variable holding the key"})
+    key_file: str = field(default="", metadata={"help": "file holding the key (takes precedence)"})
+
+
+@dataclass(frozen=True)
 class Config:
     """Everything a run needs besides its inputs and output directory."""
 
@@ -45,11 +58,13 @@ class Config:
     validation: ValidationConfig = field(default_factory=ValidationConfig)
     exact_dedup: ExactDedupConfig = field(default_factory=ExactDedupConfig)
     near_dedup: NearDedupConfig = field(default_factory=NearDedupConfig)
+    surrogates: SurrogateKeyConfig = field(default_factory=SurrogateKeyConfig)
     traces: TracesConfig = field(default_factory=TracesConfig)
     output: OutputConfig = field(default_factory=OutputConfig)
 
     def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
+        """The effective config as plain JSON types (tuples become lists)."""
+        return json.loads(json.dumps(dataclasses.asdict(self)))
 
     def digest(self) -> str:
         """sha256 of the canonical JSON of the effective config (first 16 hex digits)."""

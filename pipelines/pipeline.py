@@ -14,6 +14,8 @@ RFC corpus), so every corpus-wide decision is made on fingerprints of
 """
 from __future__ import annotations
 
+import functools
+import logging
 import os
 import time
 from dataclasses import dataclass
@@ -31,13 +33,21 @@ from dedup.near import STAGE as NEAR_STAGE
 from dedup.near import NearDuplicates
 from pipelines import report as rep
 from pipelines.config import Config
+from pipelines.html_report import write_html_report
 from pipelines.read import ReadCorpus, RereadCorpus, expand_patterns
 from pipelines.validate import UniqueIds
 from pipelines.write import STAGING, ShardLayout, WriteShards, placement_hash
+from sanitize.traces import STAGE as TRACES_STAGE
+from sanitize.traces import ScrubTraces
 from schemas import DEMEM_VERSION
-from schemas.document import OUTPUT_SCHEMA
+from schemas.document import OUTPUT_SCHEMA, output_row
 from schemas.quarantine import QUARANTINE_SCHEMA
 from schemas.removal import REMOVAL_SCHEMA
+
+LOG = logging.getLogger(__name__)
+
+# Text stages that can take documents out (and so get a counts.removed entry); the others only rewrite text.
+REMOVING_TEXT_STAGES = ("substring",)
 
 # What a demem run writes into its output directory; --overwrite removes only these.
 OUTPUT_ENTRIES = ("data", "removed", "quarantine", "canaries", STAGING, rep.REPORT_FILE, "report.html")
@@ -70,7 +80,7 @@ def _layouts(output_dir: str, config: Config) -> dict[str, ShardLayout]:
             output_dir, "data", schema(OUTPUT_SCHEMA, "documents"),
             placement=lambda doc: placement_hash(doc["id"], seed),
             sort_key=lambda doc: (placement_hash(doc["id"], seed), doc["id"]),
-            size=rep.text_bytes, config=config.output,
+            size=rep.text_bytes, config=config.output, to_row=output_row,
         ),
         "removed": ShardLayout(
             output_dir, "removed", schema(REMOVAL_SCHEMA, "removals"),
@@ -81,6 +91,28 @@ def _layouts(output_dir: str, config: Config) -> dict[str, ShardLayout]:
             placement=by_provenance, sort_key=_provenance_order, size=rep.raw_bytes, config=config.output,
         ),
     }
+
+
+def load_surrogate_key(config: Config):
+    """The surrogate key, on a worker: from ``key_file``, else ``key_env``, else derived from the seed."""
+    from sanitize.surrogates import SurrogateKey
+
+    keys = config.surrogates
+    if keys.key_file:
+        return SurrogateKey.from_file(keys.key_file)
+    if os.environ.get(keys.key_env):
+        return SurrogateKey.from_env(keys.key_env)
+    return SurrogateKey.from_seed(config.seed)
+
+
+def surrogate_key_source(config: Config) -> str:
+    """Which key source a run uses, for the report and a warning (never the key)."""
+    keys = config.surrogates
+    if keys.key_file:
+        return f"file {keys.key_file}"
+    if os.environ.get(keys.key_env):
+        return f"environment variable {keys.key_env}"
+    return "derived from seed (not secret: set the key environment variable or key_file)"
 
 
 def decide_documents(docs, config: Config, reread) -> tuple[list, list, dict]:
@@ -108,7 +140,7 @@ def decide_documents(docs, config: Config, reread) -> tuple[list, list, dict]:
 
 
 def build_pipeline(p: beam.Pipeline, inputs: list[str], output_dir: str, config: Config) -> list[str]:
-    """Add the whole demem graph to ``p``; returns the names of the enabled stages."""
+    """Add the whole demem graph to ``p``; returns the names of the enabled stages that remove documents."""
     stats = {}
     read = p | "Read" >> ReadCorpus(inputs, config.input, config.validation)
     stats["read.docs"] = read["docs"] | "CountRead" >> beam.CombineGlobally(rep.CountAndBytes(rep.text_bytes))
@@ -126,6 +158,17 @@ def build_pipeline(p: beam.Pipeline, inputs: list[str], output_dir: str, config:
     docs = applied["docs"]
     quarantine = (read["quarantine"], applied["quarantine"]) | "AllQuarantine" >> beam.Flatten()
     removed = [applied["removed"]]
+    key = functools.partial(load_surrogate_key, config)
+    text_stages = []
+    if config.traces.enabled:
+        text_stages.append((TRACES_STAGE, ScrubTraces(config.traces, key)))
+    for name, stage in text_stages:
+        result = docs | name >> stage
+        docs = result["docs"]
+        removed.append(result["removed"])
+        if name in REMOVING_TEXT_STAGES:
+            stage_names.append(name)
+        stage_stats[name] = result["stats"]
     for name, stage_stat in stage_stats.items():
         stats[f"stage.{name}"] = stage_stat
 
@@ -191,6 +234,9 @@ def run(inputs: list[str], output_dir: str, config: Config, beam_args: list[str]
     """
     expand_patterns(inputs)  # fail fast, before any worker starts, when an input matches nothing
     prepare_output_dir(output_dir, overwrite)
+    key_source = surrogate_key_source(config)
+    if key_source.startswith("derived"):
+        LOG.warning("surrogate key %s", key_source)
     options = PipelineOptions(list(beam_args))
     if runner is None and not _has_runner(list(beam_args)):
         runner = FnApiRunner()
@@ -207,8 +253,10 @@ def run(inputs: list[str], output_dir: str, config: Config, beam_args: list[str]
         busy = {}
     stats = rep.read_stats(FileSystems.join(output_dir, STAGING, "stats.json"))
     report = rep.build_report(stats, config.to_dict(), config.digest(), stage_names, wall, busy, str(runner_name))
+    report["surrogate_key"] = key_source
     FileSystems.delete([FileSystems.join(output_dir, STAGING)])
     path = rep.write_report(output_dir, report)
+    write_html_report(output_dir, report)
     if not report["accounting_ok"]:
         c = report["counts"]
         raise AccountingError(

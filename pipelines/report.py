@@ -135,7 +135,7 @@ def build_report(stats: dict, config: dict, config_hash: str, stage_names: list[
             "quarantined_raw": stats["quarantine"]["bytes"],
         },
         "quarantine_by_code": stats["quarantine.by_code"],
-        "stages": {name: stats.get(f"stage.{name}", {}) for name in stage_names},
+        "stages": {key[len("stage."):]: value for key, value in sorted(stats.items()) if key.startswith("stage.")},
         "timings": {
             "wall_seconds": round(wall_seconds, 3),
             "stage_busy_seconds": busy_seconds,

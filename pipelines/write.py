@@ -79,8 +79,13 @@ def shard_name(index: int, shards: int) -> str:
     return f"part-{index:05d}-of-{shards:05d}.parquet"
 
 
-def encode_parquet(rows: list[dict], schema: pa.Schema, size: Callable[[dict], int], config: OutputConfig) -> bytes:
-    """``rows`` (already in order) as one Parquet file, a row group per ``row_group_bytes``."""
+def encode_parquet(rows: list[dict], schema: pa.Schema, size: Callable[[dict], int], config: OutputConfig,
+                   to_row: Callable[[dict], dict] = lambda row: row) -> bytes:
+    """``rows`` (already in order) as one Parquet file, a row group per ``row_group_bytes``.
+
+    ``to_row`` maps a row to the schema's columns (documents carry more keys).
+    """
+    rows = [to_row(row) for row in rows]
     sink = pa.BufferOutputStream()
     compression = None if config.compression == "none" else config.compression
     level = config.compression_level if compression in ("zstd", "gzip") else None
@@ -120,6 +125,7 @@ class ShardLayout:
     sort_key: Callable[[dict], object]
     size: Callable[[dict], int]
     config: OutputConfig
+    to_row: Callable[[dict], dict] = lambda row: row
 
     def staging_path(self, file_name: str) -> str:
         return FileSystems.join(self.output_dir, STAGING, self.name, file_name)
@@ -136,7 +142,7 @@ class _WriteShard(beam.DoFn):
         index, rows = keyed
         rows = sorted(rows, key=self.layout.sort_key)
         name = shard_name(index, shards)
-        payload = encode_parquet(rows, self.layout.schema, self.layout.size, self.layout.config)
+        payload = encode_parquet(rows, self.layout.schema, self.layout.size, self.layout.config, self.layout.to_row)
         _ensure_dir(FileSystems.join(self.layout.output_dir, STAGING, self.layout.name))
         _write_bytes(self.layout.staging_path(name), payload)
         LOG.info("wrote %s/%s: %d rows, %.1f MB", self.layout.name, name, len(rows), len(payload) / 1e6)

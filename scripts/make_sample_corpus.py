@@ -11,6 +11,8 @@ What it plants, for each stage to find:
 * near duplicates (a few words changed or a sentence added) for near dedup;
 * a long boilerplate footer repeated across many documents for exact-substring removal;
 * fake PII: names, emails, phones, cards, SSNs, IBANs, IPs, street addresses;
+* clinical-style notes carrying markers earlier de-identification left
+  (MIMIC ``___`` and ``[**...**]``, ``<PERSON>``, ``[REDACTED]``, ...);
 * bad records of every kind validation quarantines.
 """
 from __future__ import annotations
@@ -96,6 +98,31 @@ def pii_note(rng: random.Random) -> str:
     return rng.choice(templates)
 
 
+NOTE_TEMPLATES = [
+    "INDICATION: ___ year old {sex} with {finding}. COMPARISON: Chest radiograph from ___. FINDINGS: {finding} "
+    "is unchanged. Swan-___ catheter tip projects over the right atrium. IMPRESSION: Stable. Dr. ___ was "
+    "notified at ___:{minute}.",
+    "Patient [**First Name (Titles) {n1}**] [**Last Name (NamePattern1) {n2}**] was admitted on [**2151-{m}-{d}**] "
+    "to [**Hospital1 {n3}**] with {finding}. Call [**Telephone/Fax (1) {n4}**] with questions.",
+    "Discharge summary for <PERSON>, seen at <LOCATION> on <DATE_TIME>. Contact <EMAIL_ADDRESS> for records. "
+    "Follow-up with {finding} clinic in two weeks.",
+    "Per the family, [REDACTED] reported {finding} since [DATE]. SSN on file: XXX-XX-XXXX. The patient ***** "
+    "declined further imaging.",
+    "Nursing note: {{{{name}}}} tolerated the procedure; {finding} improved. Reach |||PHONE_NUMBER||| overnight.",
+]
+FINDINGS = ["a small left pleural effusion", "mild cardiomegaly", "bibasilar atelectasis", "a right lower lobe opacity",
+            "pulmonary vascular congestion", "a healing rib fracture"]
+
+
+def clinical_note(rng: random.Random) -> str:
+    template = rng.choice(NOTE_TEMPLATES)
+    return template.format(
+        sex=rng.choice(["man", "woman"]), finding=rng.choice(FINDINGS), minute=f"{rng.randint(0, 59):02d}",
+        n1=rng.randint(1, 99), n2=rng.randint(100, 9999), n3=rng.randint(1, 99), n4=rng.randint(100, 999),
+        m=rng.randint(1, 12), d=rng.randint(1, 28),
+    )
+
+
 def documents(rng: random.Random) -> list[dict]:
     docs = []
     topics = sorted(TOPICS)
@@ -107,6 +134,8 @@ def documents(rng: random.Random) -> list[dict]:
         if i % 7 == 0:
             parts.append(FOOTER)
         docs.append({"id": f"doc-{i:04d}", "text": "\n\n".join(parts), "source": "sample", "topic": topic})
+    for i in range(30):
+        docs.append({"id": f"note-{i:03d}", "text": clinical_note(rng), "source": "clinic", "topic": "clinical"})
     # exact duplicates: same text, new ids
     for n, original in enumerate(rng.sample(docs[:200], 20)):
         docs.append({"id": f"dup-{n:03d}", "text": original["text"], "source": "mirror", "topic": original["topic"]})

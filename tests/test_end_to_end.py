@@ -155,7 +155,8 @@ def test_output_is_readable_by_pyarrow_polars_and_datasets(corpus, tmp_path, mon
     datasets = pytest.importorskip("datasets")
     loaded = datasets.load_dataset("parquet", data_files=files, split="train", cache_dir=str(tmp_path / "hf"))
     assert loaded.num_rows == len(expected)
-    assert set(loaded.column_names) == {"id", "text", "metadata"}
+    assert set(loaded.column_names) == {"id", "text", "metadata", "substring_bytes_cut", "trace_counts", "pii_counts"}
+    assert isinstance(loaded[0]["trace_counts"], list)
 
 
 def test_duplicate_id_is_settled_before_exact_dedup_so_no_text_is_lost(tmp_path):
@@ -275,3 +276,21 @@ def test_unknown_options_reach_beam_untouched(corpus, tmp_path, monkeypatch):
     assert seen["beam_args"] == beam_args
     assert pipeline_module._has_runner(beam_args) and pipeline_module._has_runner(["--runner=FlinkRunner"])
     assert not pipeline_module._has_runner(["--direct_num_workers=2"])
+
+
+@pytest.mark.slow
+def test_sample_corpus_output_has_no_catalogued_trace(tmp_path):
+    from sanitize.traces import TraceFinder
+
+    sample = Path(__file__).resolve().parent.parent / "examples" / "sample.jsonl"
+    out = tmp_path / "out"
+    report = run([str(sample)], str(out), Config()).report
+    traces = report["stages"]["traces"]
+    assert sum(traces["before"].values()) > 50 and traces["after"] == {}
+    assert {"mimic_blank", "mimic_bracket", "presidio_tag", "bracket_label"} <= set(traces["before"])
+    finder = TraceFinder()
+    rows = pq.read_table(out / "data").to_pylist()
+    assert all(finder.find(row["text"]) == [] for row in rows)
+    counted = [row for row in rows if row["trace_counts"]]
+    assert counted and all(c["count"] > 0 for row in counted for c in row["trace_counts"])
+    assert "traces" not in report["counts"]["removed"] and report["accounting_ok"]
