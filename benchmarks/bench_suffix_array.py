@@ -7,18 +7,24 @@ subprocess that first loads the bytes with ``np.fromfile``, so its peak
 resident memory (VmHWM) is the text, the interpreter and what the
 construction itself allocates:
 
-* demem: ``suffix_array`` (SA-IS, int32) then ``lcp_array`` (sampled Phi);
+* demem: ``suffix_array`` (SA-IS, int32, sequential) then ``lcp_array``
+  (sampled Phi), once on one thread and once with ``threads=2`` for the LCP;
 * anchor: ``pydivsufsort.divsufsort`` (libdivsufsort in C, int32; the
-  packaged build links OpenMP and may use a second core) then
-  ``pydivsufsort.kasai``.
+  packaged build links OpenMP and sorts its B* substrings on a second
+  thread when one is free) then ``pydivsufsort.kasai``; once with
+  ``OMP_NUM_THREADS=1`` and once as installed.
 
-Runs alternate (anchor, demem, anchor, demem, ...); the table shows the
-fastest of ``--repeat`` runs, wall and CPU seconds (user + system of the
-child, so a second thread shows as CPU > wall), MB/s of text and the ratio
-anchor time / demem time (> 1: demem is faster). Both outputs are checked
-equal (pydivsufsort's kasai puts lcp(SA[r], SA[r+1]) at r; ours puts it at
-r + 1). Another process may be using the machine: the load average is
-printed before and after, and CPU seconds are less sensitive to it than wall.
+Each round runs anchor 1 thread, demem 1 thread, anchor, demem 2 threads;
+the table shows the fastest of ``--repeat`` runs: wall and CPU seconds
+(user + system of the child, so a second thread shows as CPU > wall), MB/s
+of text, peak memory. The ratios compare like with like (one thread each,
+then a second core allowed to each): their time / ours, > 1 when demem is
+faster, for the best runs and as the median over adjacent pairs. Both
+outputs are checked equal (pydivsufsort's kasai puts lcp(SA[r], SA[r+1]) at
+r; ours puts it at r + 1). Other processes may share the machine: the load
+average is printed before and after; CPU seconds are less sensitive to it
+than wall, and under load a second thread mostly buys a larger share of the
+CPUs.
 
 A last run times the whole finder from the list of documents: join (then
 drop the list, as the stage should), SA, LCP clamped at document ends, scan
@@ -76,9 +82,10 @@ if which == "finder":
                       "repeats": len(found.repeats), "top_count": int(found.repeats.count[0]) if len(found.repeats) else 0}))
     raise SystemExit
 text = np.fromfile(path, dtype=np.uint8)
-if which == "demem":
+if which.startswith("demem"):
+    from functools import partial
     from dedup.suffix_array import lcp_array, suffix_array
-    build_sa, build_lcp = suffix_array, lcp_array
+    build_sa, build_lcp = suffix_array, partial(lcp_array, threads=2 if which == "demem2" else 1)
 else:
     import pydivsufsort
     build_sa, build_lcp = pydivsufsort.divsufsort, pydivsufsort.kasai
@@ -89,7 +96,7 @@ t1, c1 = time.perf_counter(), cpu()
 lcp = build_lcp(text, sa)
 t2, c2 = time.perf_counter(), cpu()
 peak = hwm()
-lcp_view = lcp[1:] if which == "demem" else lcp[:-1]
+lcp_view = lcp[1:] if which.startswith("demem") else lcp[:-1]
 digest = hashlib.blake2b(sa.astype(np.int64).tobytes(), digest_size=16)
 digest.update(lcp_view.astype(np.int64).tobytes())
 print(json.dumps({"sa_wall": t1 - t0, "lcp_wall": t2 - t1, "sa_cpu": c1 - c0, "lcp_cpu": c2 - c1,
@@ -106,8 +113,8 @@ def load_text(path: str) -> tuple[bytes, int]:
     return joined.text.tobytes(), len(docs)
 
 
-def child(which: str, path: str) -> dict:
-    env = dict(os.environ, PYTHONHASHSEED="0")
+def child(which: str, path: str, **env_extra: str) -> dict:
+    env = dict(os.environ, PYTHONHASHSEED="0", **env_extra)
     out = subprocess.run([sys.executable, "-c", CHILD, which, path], check=True, capture_output=True, text=True, env=env)
     return json.loads(out.stdout.strip().splitlines()[-1])
 
@@ -122,15 +129,18 @@ def main() -> int:
     text, num_docs = load_text(args.corpus)
     n = len(text)
     load_before = os.getloadavg()
-    runs: dict[str, list[dict]] = {"pydivsufsort": [], "demem": []}
+    runs: dict[str, list[dict]] = {"pydivsufsort 1 thread": [], "demem 1 thread": [],
+                                   "pydivsufsort": [], "demem 2 threads": []}
     with tempfile.TemporaryDirectory() as tmp:
         path = os.path.join(tmp, "text.bin")
         with open(path, "wb") as fh:
             fh.write(text)
         del text
         for _ in range(args.repeat):
+            runs["pydivsufsort 1 thread"].append(child("pydivsufsort", path, OMP_NUM_THREADS="1"))
+            runs["demem 1 thread"].append(child("demem", path))
             runs["pydivsufsort"].append(child("pydivsufsort", path))
-            runs["demem"].append(child("demem", path))
+            runs["demem 2 threads"].append(child("demem2", path))
         finder = child("finder", args.corpus)
     load_after = os.getloadavg()
     digests = {r["digest"] for rs in runs.values() for r in rs}
@@ -138,7 +148,7 @@ def main() -> int:
     print(f"corpus: {args.corpus}: {num_docs} documents, {mb:.1f} MB joined; {os.cpu_count()} CPUs, "
           f"load average {load_before[0]:.2f} before, {load_after[0]:.2f} after; best of {args.repeat}")
     print(f"outputs identical (SA and LCP): {'yes' if len(digests) == 1 else 'NO'}")
-    header = f"{'construction':<34} {'SA s':>7} {'LCP s':>7} {'total s':>8} {'CPU s':>7} {'MB/s':>7} {'peak MB':>8} {'B/byte':>7}"
+    header = f"{'construction':<44} {'SA s':>7} {'LCP s':>7} {'total s':>8} {'CPU s':>7} {'MB/s':>7} {'peak MB':>8} {'B/byte':>7}"
     print(header)
     best = {}
     for label, rs in runs.items():
@@ -149,21 +159,22 @@ def main() -> int:
         extra = (peak - fastest["base"]) / n
         best[label] = (total, cpu, peak)
         name = f"{label} ({fastest['dtype']})"
-        print(f"{name:<34} {fastest['sa_wall']:>7.2f} {fastest['lcp_wall']:>7.2f} {total:>8.2f} {cpu:>7.2f} "
+        print(f"{name:<44} {fastest['sa_wall']:>7.2f} {fastest['lcp_wall']:>7.2f} {total:>8.2f} {cpu:>7.2f} "
               f"{mb / total:>7.1f} {peak / 1e6:>8.0f} {peak / n:>7.2f}")
         print(f"    construction alone: {extra:.2f} bytes per input byte above the loaded text "
               f"(SA {min(r['sa_wall'] for r in rs):.2f} s .. {max(r['sa_wall'] for r in rs):.2f} s, "
               f"LCP {min(r['lcp_wall'] for r in rs):.2f} s .. {max(r['lcp_wall'] for r in rs):.2f} s over runs)")
-    (a_t, a_c, a_p), (d_t, d_c, d_p) = best["pydivsufsort"], best["demem"]
-    # each demem run follows its own anchor run: per-pair ratios see the same load
-    pairs = sorted((a["sa_wall"] + a["lcp_wall"]) / (d["sa_wall"] + d["lcp_wall"])
-                   for a, d in zip(runs["pydivsufsort"], runs["demem"]))
-    cpu_pairs = sorted((a["sa_cpu"] + a["lcp_cpu"]) / (d["sa_cpu"] + d["lcp_cpu"])
-                       for a, d in zip(runs["pydivsufsort"], runs["demem"]))
-    print(f"speed ratio pydivsufsort time / demem time: best {a_t / d_t:.2f}x wall, {a_c / d_c:.2f}x CPU; "
-          f"median of {len(pairs)} back-to-back pairs {pairs[len(pairs) // 2]:.2f}x wall, "
-          f"{cpu_pairs[len(cpu_pairs) // 2]:.2f}x CPU (pairs {min(pairs):.2f}..{max(pairs):.2f}x wall)")
-    print(f"peak memory demem/pydivsufsort: {d_p / a_p:.2f}")
+    for anchor, ours in (("pydivsufsort 1 thread", "demem 1 thread"), ("pydivsufsort", "demem 2 threads")):
+        (a_t, a_c, a_p), (d_t, d_c, d_p) = best[anchor], best[ours]
+        # each anchor run sits right before its demem run: per-pair ratios see similar load
+        pairs = sorted((a["sa_wall"] + a["lcp_wall"]) / (d["sa_wall"] + d["lcp_wall"])
+                       for a, d in zip(runs[anchor], runs[ours]))
+        cpu_pairs = sorted((a["sa_cpu"] + a["lcp_cpu"]) / (d["sa_cpu"] + d["lcp_cpu"])
+                           for a, d in zip(runs[anchor], runs[ours]))
+        print(f"speed {ours} vs {anchor} (their time / ours): best {a_t / d_t:.2f}x wall, "
+              f"{a_c / d_c:.2f}x CPU; median of {len(pairs)} adjacent pairs {pairs[len(pairs) // 2]:.2f}x wall "
+              f"({min(pairs):.2f}..{max(pairs):.2f}), {cpu_pairs[len(cpu_pairs) // 2]:.2f}x CPU; "
+              f"peak memory ours/theirs {d_p / a_p:.2f}")
     f = finder
     print(f"finder (join + SA + clamped LCP + scan, L=100) from {num_docs} documents: {f['wall']:.2f} s "
           f"({mb / f['wall']:.1f} MB/s, CPU {f['cpu']:.2f} s), process peak {f['peak'] / 1e6:.0f} MB = "

@@ -493,8 +493,15 @@ cdef inline idx_t _extend(const sym_t* T, idx_t a, idx_t b, idx_t h, idx_t lim,
     return h
 
 
-cdef void _lcp(const sym_t* T, idx_t n, const idx_t* SA, idx_t* LCP, idx_t* PS,
-               idx_t q, int64_t sep) noexcept nogil:
+cdef int _qshift(int64_t q) noexcept nogil:
+    cdef int s = 0
+    while (<int64_t>1 << s) < q:
+        s += 1
+    return s
+
+
+cdef void _lcp_phase(int phase, const sym_t* T, idx_t n, const idx_t* SA, idx_t* LCP, idx_t* PS,
+                     idx_t q, int64_t sep, idx_t start, idx_t stop) noexcept nogil:
     """LCP[r] = lcp(SA[r-1], SA[r]) (LCP[0] = 0), optionally clamped at `sep`.
 
     Sparse Phi (Kärkkäinen, Manzini, Puglisi, "Permuted longest-common-prefix
@@ -514,67 +521,130 @@ cdef void _lcp(const sym_t* T, idx_t n, const idx_t* SA, idx_t* LCP, idx_t* PS,
     which yields min(lcp, distance to the document end) as long as the
     separator never occurs inside a document. The sampled lower bound stays
     valid for the clamped values.
+
+    Each phase works on a range (of SA ranks, or of samples) and the ranges
+    of one phase are independent, so threads can share a phase: phase 2
+    restarts h at 0 at its range start, which costs at most one extra
+    comparison run per range.
     """
-    cdef idx_t r, p, j, h, k, ns, lb, v, w, lim
+    cdef idx_t r, p, j, h, k, lb, v, w, lim
     cdef idx_t D = PREFETCH_DISTANCE
     cdef idx_t qmask = q - 1
-    cdef int qshift = 0
-    while (<idx_t>1 << qshift) < q:
-        qshift += 1
-    ns = ((n - 1) >> qshift) + 1
-    # (1) sparse Phi
-    p = SA[0]
-    if (p & qmask) == 0:
-        PS[p >> qshift] = -1
-    for r in range(1, n):
-        p = SA[r]
-        if (p & qmask) == 0:
-            PS[p >> qshift] = SA[r - 1]
-    # (2) sampled PLCP, text order
-    h = 0
-    for k in range(ns):
-        if k + D < ns:
-            v = PS[k + D]
-            if v >= 0:
-                w = h - D * q
-                DM_PREFETCH(T + v + (w if w > 0 else 0))
-        j = PS[k]
-        if j < 0:
-            PS[k] = 0
-            h = 0
-            continue
-        p = k << qshift
-        lim = n - (p if p > j else j)
-        h = _extend(T, p, j, h, lim, sep)
-        PS[k] = h
-        h = h - q if h > q else 0
-    # (3) SA order. PLCP[p] >= PS[k] - d and, from the next sample,
-    # PLCP[p] <= PS[k+1] + q - d (p = kq + d; PS[ns] = n bounds nothing);
-    # inside long repeats the two bounds meet and the text is not read.
-    PS[ns] = n
-    if n > 0:
-        LCP[0] = 0
-    for r in range(1, n):
-        if r + 2 * D < n:
-            DM_PREFETCH(PS + (SA[r + 2 * D] >> qshift))
-        if r + D < n:
-            p = SA[r + D]
-            lb = PS[p >> qshift] - (p & qmask)
+    cdef int qshift = _qshift(q)
+    cdef idx_t ns = ((n - 1) >> qshift) + 1
+    if phase == 1:  # sparse Phi over SA ranks [start, stop)
+        for r in range(start, stop):
+            p = SA[r]
+            if (p & qmask) == 0:
+                PS[p >> qshift] = SA[r - 1] if r > 0 else -1
+    elif phase == 2:  # sampled PLCP over samples [start, stop), text order
+        h = 0
+        for k in range(start, stop):
+            if k + D < stop:
+                v = PS[k + D]
+                if v >= 0:
+                    w = h - D * q
+                    DM_PREFETCH(T + v + (w if w > 0 else 0))
+            j = PS[k]
+            if j < 0:
+                PS[k] = 0
+                h = 0
+                continue
+            p = k << qshift
+            lim = n - (p if p > j else j)
+            h = _extend(T, p, j, h, lim, sep)
+            PS[k] = h
+            h = h - q if h > q else 0
+    else:  # LCP over SA ranks [start, stop), start >= 1; PS[ns] == n
+        # PLCP[p] >= PS[k] - d and, from the next sample, PLCP[p] <=
+        # PS[k+1] + q - d (p = kq + d; the sentinel PS[ns] = n bounds
+        # nothing); inside long repeats the two bounds meet and the text
+        # is not read.
+        for r in range(start, stop):
+            if r + 2 * D < n:
+                DM_PREFETCH(PS + (SA[r + 2 * D] >> qshift))
+            if r + D < n:
+                p = SA[r + D]
+                lb = PS[p >> qshift] - (p & qmask)
+                if lb < 0:
+                    lb = 0
+                DM_PREFETCH(T + p + lb)
+                DM_PREFETCH(T + SA[r + D - 1] + lb)
+            p = SA[r]
+            k = p >> qshift
+            lb = PS[k] - (p & qmask)
             if lb < 0:
                 lb = 0
-            DM_PREFETCH(T + p + lb)
-            DM_PREFETCH(T + SA[r + D - 1] + lb)
-        p = SA[r]
-        k = p >> qshift
-        lb = PS[k] - (p & qmask)
-        if lb < 0:
-            lb = 0
-        if lb >= PS[k + 1] + q - (p & qmask):
-            LCP[r] = lb
-            continue
-        j = SA[r - 1]
-        lim = n - (p if p > j else j)
-        LCP[r] = _extend(T, p, j, lb, lim, sep)
+            if lb >= PS[k + 1] + q - (p & qmask):
+                LCP[r] = lb
+                continue
+            j = SA[r - 1]
+            lim = n - (p if p > j else j)
+            LCP[r] = _extend(T, p, j, lb, lim, sep)
+
+
+cdef class _LcpJob:
+    """Raw pointers to one LCP computation's arrays, so threads can run its phases."""
+
+    cdef object arrays  # keeps the buffers alive
+    cdef const void* text
+    cdef const void* sa
+    cdef void* lcp
+    cdef void* samples
+    cdef bint wide, big
+    cdef int64_t n, q, sep
+
+    def __cinit__(self, text, sa, lcp, samples, int64_t sep, int64_t q):
+        cdef const uint8_t[::1] t8
+        cdef const uint16_t[::1] t16
+        cdef const int32_t[::1] sa32
+        cdef const int64_t[::1] sa64
+        cdef int32_t[::1] l32
+        cdef int64_t[::1] l64
+        cdef int32_t[::1] s32
+        cdef int64_t[::1] s64
+        self.arrays = (text, sa, lcp, samples)
+        self.n, self.q, self.sep = text.shape[0], q, sep
+        self.wide = text.dtype == np.uint16
+        self.big = sa.dtype == np.int64
+        if self.wide:
+            t16 = text
+            self.text = &t16[0]
+        else:
+            t8 = text
+            self.text = &t8[0]
+        if self.big:
+            sa64, l64, s64 = sa, lcp, samples
+            self.sa, self.lcp, self.samples = &sa64[0], &l64[0], &s64[0]
+        else:
+            sa32, l32, s32 = sa, lcp, samples
+            self.sa, self.lcp, self.samples = &sa32[0], &l32[0], &s32[0]
+
+    def run(self, int phase, int64_t start, int64_t stop):
+        with nogil:
+            if self.big and self.wide:
+                _lcp_phase(phase, <const uint16_t*>self.text, <int64_t>self.n, <const int64_t*>self.sa,
+                           <int64_t*>self.lcp, <int64_t*>self.samples, <int64_t>self.q, self.sep,
+                           <int64_t>start, <int64_t>stop)
+            elif self.big:
+                _lcp_phase(phase, <const uint8_t*>self.text, <int64_t>self.n, <const int64_t*>self.sa,
+                           <int64_t*>self.lcp, <int64_t*>self.samples, <int64_t>self.q, self.sep,
+                           <int64_t>start, <int64_t>stop)
+            elif self.wide:
+                _lcp_phase(phase, <const uint16_t*>self.text, <int32_t>self.n, <const int32_t*>self.sa,
+                           <int32_t*>self.lcp, <int32_t*>self.samples, <int32_t>self.q, self.sep,
+                           <int32_t>start, <int32_t>stop)
+            else:
+                _lcp_phase(phase, <const uint8_t*>self.text, <int32_t>self.n, <const int32_t*>self.sa,
+                           <int32_t*>self.lcp, <int32_t*>self.samples, <int32_t>self.q, self.sep,
+                           <int32_t>start, <int32_t>stop)
+
+
+def _split(start, stop, parts):
+    if stop <= start:
+        return []
+    step = -(-(stop - start) // parts)
+    return [(a, min(a + step, stop)) for a in range(start, stop, step)]
 
 
 # ---------------------------------------------------------------- entry points
@@ -628,56 +698,43 @@ def suffix_array(text, bint use_64bit=False):
     return result
 
 
-def lcp_array(text, sa, int64_t separator=-1, Py_ssize_t sampling=8):
-    """LCP of `sa` over `text` (uint8/uint16); same dtype as `sa`."""
+def lcp_array(text, sa, int64_t separator=-1, Py_ssize_t sampling=16, int threads=1):
+    """LCP of `sa` over `text` (uint8/uint16); same dtype as `sa`.
+
+    threads > 1 splits every phase into that many ranges run by Python
+    threads (the kernel holds no GIL); the result is the same.
+    """
     cdef Py_ssize_t n = text.shape[0]
-    cdef const uint8_t[::1] t8
-    cdef const uint16_t[::1] t16
-    cdef const int32_t[::1] sa32
-    cdef const int64_t[::1] sa64
-    cdef int32_t[::1] out32
-    cdef int64_t[::1] out64
-    cdef int32_t[::1] buf32
-    cdef int64_t[::1] buf64
+    cdef Py_ssize_t ns
     if sa.shape[0] != n:
         raise ValueError("sa and text differ in length")
+    if text.dtype != np.uint8 and text.dtype != np.uint16:
+        raise TypeError(f"text must be uint8 or uint16, not {text.dtype}")
+    if sa.dtype != np.int32 and sa.dtype != np.int64:
+        raise TypeError(f"sa must be int32 or int64, not {sa.dtype}")
+    if sampling < 1 or sampling & (sampling - 1):
+        raise ValueError("sampling must be a power of two")
     result = np.empty(n, dtype=sa.dtype)
     if n == 0:
         return result
-    if sampling < 1 or sampling & (sampling - 1):
-        raise ValueError("sampling must be a power of two")
-    buf = np.empty((n - 1) // sampling + 2, dtype=sa.dtype)  # samples + a sentinel
-    if sa.dtype == np.int32:
-        sa32 = sa
-        out32 = result
-        buf32 = buf
-        if text.dtype == np.uint8:
-            t8 = text
-            with nogil:
-                _lcp(&t8[0], <int32_t>n, &sa32[0], &out32[0], &buf32[0], <int32_t>sampling, separator)
-        elif text.dtype == np.uint16:
-            t16 = text
-            with nogil:
-                _lcp(&t16[0], <int32_t>n, &sa32[0], &out32[0], &buf32[0], <int32_t>sampling, separator)
-        else:
-            raise TypeError(f"text must be uint8 or uint16, not {text.dtype}")
-    elif sa.dtype == np.int64:
-        sa64 = sa
-        out64 = result
-        buf64 = buf
-        if text.dtype == np.uint8:
-            t8 = text
-            with nogil:
-                _lcp(&t8[0], <int64_t>n, &sa64[0], &out64[0], &buf64[0], <int64_t>sampling, separator)
-        elif text.dtype == np.uint16:
-            t16 = text
-            with nogil:
-                _lcp(&t16[0], <int64_t>n, &sa64[0], &out64[0], &buf64[0], <int64_t>sampling, separator)
-        else:
-            raise TypeError(f"text must be uint8 or uint16, not {text.dtype}")
-    else:
-        raise TypeError(f"sa must be int32 or int64, not {sa.dtype}")
-    del buf
+    ns = (n - 1) // sampling + 1
+    samples = np.empty(ns + 1, dtype=sa.dtype)  # the samples and a sentinel
+    job = _LcpJob(text, sa, result, samples, separator, sampling)
+    result[0] = 0
+    if threads <= 1:
+        job.run(1, 0, n)
+        job.run(2, 0, ns)
+        samples[ns] = n
+        job.run(3, 1, n)
+        return result
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(threads) as pool:
+        for phase, start, stop in ((1, 0, n), (2, 0, ns), (3, 1, n)):
+            if phase == 3:
+                samples[ns] = n
+            ranges = _split(start, stop, threads)
+            list(pool.map(job.run, [phase] * len(ranges), [a for a, _ in ranges], [b for _, b in ranges]))
     return result
 
 

@@ -122,20 +122,22 @@ def suffix_array(text, *, force_64bit: bool = False) -> np.ndarray:
 
 
 def lcp_array(text, sa: np.ndarray, *, separator: int | None = None,
-              sampling: int = DEFAULT_SAMPLING) -> np.ndarray:
+              sampling: int = DEFAULT_SAMPLING, threads: int = 1) -> np.ndarray:
     """``lcp[r]`` = length of the common prefix of suffixes ``sa[r-1]`` and ``sa[r]``; ``lcp[0] = 0``.
 
     With ``separator`` (a symbol that occurs only between documents) every
     value stops at the first separator: ``min(lcp, distance to the document
     end)``. ``sampling`` (a power of two) trades the n*4/sampling bytes of the
     sampled Phi array against up to ``sampling`` extra comparisons per value.
-    Same dtype as ``sa``.
+    ``threads`` > 1 splits each pass over that many threads (same result;
+    worth it only where cores are idle: a Beam worker already runs one
+    bundle per core). Same dtype as ``sa``.
     """
     symbols = as_symbols(text)
     sa = np.ascontiguousarray(sa)
     if sa.dtype not in (np.int32, np.int64):
         raise TypeError(f"sa must be int32 or int64, not {sa.dtype}")
-    return _suffix_array.lcp_array(symbols, sa, -1 if separator is None else int(separator), sampling)
+    return _suffix_array.lcp_array(symbols, sa, -1 if separator is None else int(separator), sampling, threads)
 
 
 def suffix_array_reference(text) -> np.ndarray:
@@ -294,13 +296,15 @@ def _merge_runs(joined: JoinedDocuments, start, end, first) -> SpanRanges:
 
 def find_repeated_spans(documents: Sequence, min_length: int = DEFAULT_MIN_LENGTH, *,
                         max_repeats: int = 10_000, exclude_period: int = DEFAULT_EXCLUDE_PERIOD,
-                        force_64bit: bool = False, joined: JoinedDocuments | None = None) -> RepeatedSpans:
+                        force_64bit: bool = False, threads: int = 1,
+                        joined: JoinedDocuments | None = None) -> RepeatedSpans:
     """Ranges covered by repeats of >= ``min_length`` bytes, per document (see module doc).
 
     ``documents``: bytes-like (or str, encoded as UTF-8), in corpus order.
     ``max_repeats`` bounds the maximal-repeat table (0 skips it);
     ``exclude_period`` leaves out of it the repeats with a period of at most
     that many bytes (0 keeps them; at most 64). The ranges are unaffected.
+    ``threads`` is passed to :func:`lcp_array` (SA-IS itself is sequential).
     Pass an already ``joined`` corpus (and no documents) to avoid a second
     copy of the text: see the module docstring on memory.
     """
@@ -310,7 +314,7 @@ def find_repeated_spans(documents: Sequence, min_length: int = DEFAULT_MIN_LENGT
         joined = join_documents(documents)
     text = joined.text
     sa = suffix_array(text, force_64bit=force_64bit)
-    lcp = lcp_array(text, sa, separator=joined.separator)
+    lcp = lcp_array(text, sa, separator=joined.separator, threads=threads)
     found = _suffix_array.scan_repeats(text, sa, lcp, int(min_length), joined.separator, int(max_repeats),
                                        int(exclude_period))
     del sa, lcp

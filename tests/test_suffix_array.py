@@ -104,6 +104,12 @@ def test_uint16_symbols(symbols, force_64bit):
     np.testing.assert_array_equal(lcp_array(text, sa), lcp_array_reference(text, sa))
 
 
+@given(texts(), st.integers(2, 5), st.booleans())
+def test_threaded_lcp_is_identical(data, threads, force_64bit):
+    sa = suffix_array(data, force_64bit=force_64bit)
+    np.testing.assert_array_equal(lcp_array(data, sa, threads=threads, sampling=4), lcp_array(data, sa))
+
+
 @given(st.lists(st.binary(max_size=30), max_size=6))
 def test_lcp_clamped_at_separator(docs):
     joined = join_documents(docs)
@@ -190,7 +196,7 @@ docs_strategy = st.lists(texts(max_size=24), max_size=5)
 
 def check_finder(docs, min_length, force_64bit=False, exclude_period=0):
     found = find_repeated_spans(docs, min_length, max_repeats=10**6, exclude_period=exclude_period,
-                                force_64bit=force_64bit)
+                                force_64bit=force_64bit, threads=1 + force_64bit)
     remove_all, keep_first, maximal = find_repeated_spans_reference(docs, min_length, exclude_period)
     assert found.remove_all.by_document(len(docs)) == remove_all
     assert found.keep_first.by_document(len(docs)) == keep_first
