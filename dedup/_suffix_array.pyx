@@ -468,14 +468,14 @@ cdef inline idx_t _extend(const sym_t* T, idx_t a, idx_t b, idx_t h, idx_t lim,
     cdef uint64_t HIGHS = 0x8080808080808080ULL
     if sym_t is uint8_t:
         if sep < 0:
-            while h + 8 <= lim:
+            while h <= lim - 8:  # not h + 8: no int32 overflow near 2**31
                 x = _load64(T + a + h) ^ _load64(T + b + h)
                 if x != 0:
                     return h + (DM_CTZ64(x) >> 3)
                 h += 8
         else:
             sm = ONES * <uint64_t>sep
-            while h + 8 <= lim:
+            while h <= lim - 8:  # not h + 8: no int32 overflow near 2**31
                 wa = _load64(T + a + h)
                 x = wa ^ _load64(T + b + h)
                 y = wa ^ sm
@@ -575,7 +575,7 @@ cdef void _lcp_phase(int phase, const sym_t* T, idx_t n, const idx_t* SA, idx_t*
             lb = PS[k] - (p & qmask)
             if lb < 0:
                 lb = 0
-            if lb >= PS[k + 1] + q - (p & qmask):
+            if lb >= <int64_t>PS[k + 1] + q - (p & qmask):  # int64: the sentinel is n
                 LCP[r] = lb
                 continue
             j = SA[r - 1]
