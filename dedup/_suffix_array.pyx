@@ -21,17 +21,18 @@ arrays):
   with the text.
 * ``lcp_array``: the LCP output (4n) plus the sampled Phi array, 4n/q bytes
   for sampling q (n/4 at the default q = 16).
-* ``scan_repeats``: two bitmaps of n bits, the output runs, the stack of
-  open lcp-intervals and the bounded heap of maximal repeats.
+* ``scan_repeats``: two bitmaps of n bits, the output runs, the bounded
+  heap of maximal repeats and the stack of open lcp-intervals (32 bytes a
+  nesting level: one level per byte of the longest periodic run, e.g. 5 MB
+  for a 160 KB run of NULs).
 
-Random memory access is the cost that matters at these sizes (a text and
-SA much larger than the caches, 4 KiB pages): the induced-sorting scans, the
-naming loop and the LCP pass prefetch the symbol they will read a fixed
-distance ahead.
+Random memory access is the cost that matters at these sizes (text and SA
+far larger than the caches): the induced-sorting scans, the naming loop
+and the LCP pass prefetch what they will read a fixed distance ahead.
 """
 from libc.stdint cimport int32_t, int64_t, uint8_t, uint16_t, uint64_t
 from libc.stdlib cimport free, malloc, realloc
-from libc.string cimport memchr, memcpy, memmove, memset
+from libc.string cimport memcpy, memmove, memset
 
 import numpy as np
 

@@ -66,7 +66,9 @@ document list, pass ``joined=`` and slice documents back out of
 (<= 9n on adversarial input, ~5n on text), before the LCP is allocated.
 int64 indices (>= 2 GiB, or ``force_64bit``) double SA, LCP and the Phi
 samples: 17.5n, so a partition should stay below 2 GiB. The uint16 fallback adds n bytes. The
-whole partition is processed on one worker.
+whole partition is processed on one worker. The scan also keeps a stack of
+32 bytes per nesting level of repeats: deep nesting takes a long periodic
+run, one level per byte (a 1 MB run of one byte value: 32 MB).
 
 Thresholds are in bytes, not whitespace tokens. A suffix array groups
 suffixes by a prefix of fixed length; a token threshold gives every start
