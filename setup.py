@@ -37,6 +37,7 @@ EXTRAS = {
         "mmh3>=4.1",  # anchor for the exact-dedup hash kernel's known-answer test
         "datasets>=3.0",  # proves the output loads in Hugging Face datasets
         "datasketch>=2.0",  # bit-compatibility tests of the MinHash kernel (scheme= needs 2.0)
+        "build>=1.0",  # the sdist test builds what Beam's --setup_file ships to workers
     ],
     "bench": [
         "datasketch>=2.0",
