@@ -429,14 +429,28 @@ class TransformersScorer:
         return out
 
     def complete(self, prefixes: list[str], max_chars: int) -> list[str]:
-        torch = self.torch
+        """Greedy continuations, stopped once they decode to ``max_chars`` characters (or EOS)."""
+        from transformers import StoppingCriteria, StoppingCriteriaList
+
+        torch, tokenizer = self.torch, self.tokenizer
+
+        class EnoughCharacters(StoppingCriteria):
+            def __init__(self, start: int):
+                self.start = start
+
+            def __call__(self, input_ids, scores, **kwargs):
+                done = len(tokenizer.decode(input_ids[0, self.start:], skip_special_tokens=True)) >= max_chars
+                return torch.full((input_ids.shape[0],), done, dtype=torch.bool, device=input_ids.device)
+
         continuations = []
         for prefix in prefixes:
             ids = torch.tensor([self._ids(prefix)], device=self.device)
             with torch.inference_mode():
-                generated = self.model.generate(input_ids=ids, attention_mask=torch.ones_like(ids), do_sample=False,
-                                                max_new_tokens=max(1, max_chars), pad_token_id=self.pad)
-            continuations.append(self.tokenizer.decode(generated[0, ids.shape[1]:], skip_special_tokens=True))
+                generated = self.model.generate(
+                    input_ids=ids, attention_mask=torch.ones_like(ids), do_sample=False,
+                    max_new_tokens=max(1, max_chars), pad_token_id=self.pad,
+                    stopping_criteria=StoppingCriteriaList([EnoughCharacters(ids.shape[1])]))
+            continuations.append(tokenizer.decode(generated[0, ids.shape[1]:], skip_special_tokens=True))
         return continuations
 
 

@@ -210,7 +210,7 @@ def generator_version() -> str:
     """What the generated texts depend on: this module's revision and Faker's data."""
     import faker
 
-    return f"demem-canaries/{GENERATOR_REVISION} faker/{faker.VERSION}"
+    return f"demem/{DEMEM_VERSION} canaries/{GENERATOR_REVISION} faker/{faker.VERSION}"
 
 
 # --- seeds and hashes ----------------------------------------------------------------------
@@ -385,7 +385,8 @@ NATIONAL_IDS = {
                                                             "HMRC prefix pairs, 6 digits, suffix A-D")),
     "en_CA": ("Social Insurance Number", _checked_sampler("ca_sin", _ca_sin, 8e7, "9 digits, Luhn check digit")),
     "en_AU": ("Tax File Number", _checked_sampler("au_tfn", _au_tfn, 1e8 * 10 / 11, "9 digits, mod-11 weighted check")),
-    "en_IN": ("Aadhaar number", _checked_sampler("in_aadhaar", _in_aadhaar, 8e10, "12 digits from 2-9, Verhoeff check")),
+    "en_IN": ("Aadhaar number", _checked_sampler("in_aadhaar", _in_aadhaar, 8e10,
+                                                 "12 digits, the first 2-9, Verhoeff check")),
     "en_IE": ("PPS number", _checked_sampler("ie_pps", _ie_pps, 1e7, "7 digits and a mod-23 check letter")),
     "en_NZ": ("IRD number", _checked_sampler("nz_ird", _nz_ird, 1.4e7 * 10 / 11, "8-9 digits, mod-11 check digit")),
 }
@@ -1088,10 +1089,14 @@ def shaped_id(template_id: str, rng: random.Random, extra: int = 0) -> str:
     """An id of ``template_id``'s shape: runs with digits re-drawn (same classes), letter-only runs kept.
 
     ``doc-0127`` -> ``doc-5803``; ``3f2a…-9c1e`` -> fresh hex of the same
-    layout; ``data/a.jsonl#12`` -> ``data/a.jsonl#47``. An id without digits
-    has its longest letter run re-drawn. ``extra`` widens the last varied
-    run (for dense id spaces).
+    layout; demem's own ``<source>#<position>`` ids keep the source
+    (``data/part-01.jsonl#12`` -> ``data/part-01.jsonl#47``). An id without
+    digits has its longest letter run re-drawn. ``extra`` widens the last
+    varied run (for dense id spaces).
     """
+    source, hash_sign, position = template_id.rpartition("#")
+    if hash_sign and position.isdigit():
+        return source + hash_sign + _vary(position, rng, extra)
     runs = _ID_RUN.findall(template_id) or ["0"]
     varied = [i for i, r in enumerate(runs) if r[0].isalnum() and any(ch.isdigit() for ch in r)]
     if not varied:

@@ -3,8 +3,8 @@ an honest end-to-end run (canaries at 1x and 100x, an n-gram model trained here,
 transformers adapter on a tiny model trained in the test."""
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
+import importlib.util
 import io
 import json
 import math
@@ -335,11 +335,7 @@ def _train_and_audit(torch, transformers, tokenizer, inserted, manifest_path, tm
 
     out = io.StringIO()
     plot = tmp_path / "exposure.png"
-    has_matplotlib = True
-    try:
-        import matplotlib  # noqa: F401
-    except ImportError:
-        has_matplotlib = False
+    has_matplotlib = importlib.util.find_spec("matplotlib") is not None
     report = audit_command(manifest_path, str(model_dir), as_json=True, plot=str(plot) if has_matplotlib else None,
                            device="cpu", batch_size=8, out=out)
     rows = {row["canary_id"]: row for row in json.loads(out.getvalue())["canaries"]}

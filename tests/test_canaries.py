@@ -49,7 +49,8 @@ from schemas.canary import check_canary_record, read_manifest, write_manifest
 REFERENCE_DATE = dt.date(2025, 1, 1)
 SMALL = CanaryConfig(
     enabled=True, replication_rates=(1, 5, 20), references=20,
-    profile=ProfileCanaries(per_rate=2), secret=SecretCanaries(per_rate=1), trap=TrapCanaries(per_rate=1, lengths=(25,)),
+    profile=ProfileCanaries(per_rate=2), secret=SecretCanaries(per_rate=1),
+    trap=TrapCanaries(per_rate=1, lengths=(25,)),
 )
 WORDS = ("garden", "river", "stone", "lamp", "window", "bread", "music", "winter", "paper", "horse", "copper", "field")
 
@@ -275,6 +276,7 @@ def test_shaped_ids_keep_the_template_shape():
     assert re.fullmatch(r"doc-\d{4}", shaped_id("doc-0127", rng))
     assert re.fullmatch(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}", shaped_id("3f2a9c1e-0b4d-77aa", rng))
     assert re.fullmatch(r"data/a\.jsonl#[1-9]\d", shaped_id("data/a.jsonl#12", rng))
+    assert re.fullmatch(r"data/part-0001\.jsonl#[1-9]\d", shaped_id("data/part-0001.jsonl#12", rng))
     assert re.fullmatch(r"[A-Z]{2}\d{3}[a-z]", shaped_id("AB123c", rng))
     assert re.fullmatch(r"[a-z]{6}", shaped_id("kqpzmx", rng))
     assert re.fullmatch(r"doc-[1-9]\d{3}", shaped_id("doc-127", rng, extra=1))
@@ -414,14 +416,16 @@ def test_manifest_is_0600_complete_refused_in_data_and_completed_after_writing(t
         assert record["profile"] is None or record["profile"]["age"] >= 18
         assert all(c["shard_file"] is None for c in record["copies"])
     with pytest.raises(ValueError, match="data directory"):
-        write_manifest(str(out_dir / "data" / "manifest.jsonl"), manifest.records(), forbidden_dir=str(out_dir / "data"))
+        write_manifest(str(out_dir / "data" / "manifest.jsonl"), manifest.records(),
+                       forbidden_dir=str(out_dir / "data"))
 
     # What the writer would do: the output in two shards, rows in a known order.
     (out_dir / "data").mkdir()
     rows = expected.docs
     halves = {"part-00000-of-00002.parquet": rows[::2], "part-00001-of-00002.parquet": rows[1::2]}
     for name, part in halves.items():
-        pq.write_table(pa.Table.from_pylist([{"id": d["id"], "text": d["text"]} for d in part]), out_dir / "data" / name)
+        table = pa.Table.from_pylist([{"id": d["id"], "text": d["text"]} for d in part])
+        pq.write_table(table, out_dir / "data" / name)
     complete_manifest(str(manifest_path), str(out_dir))
     assert stat.S_IMODE(os.stat(manifest_path).st_mode) == 0o600
     for record in read_manifest(str(manifest_path)).canaries:
