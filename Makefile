@@ -15,7 +15,7 @@ sample: $(BIN)/python
 	$(BIN)/demem run --input examples/sample.jsonl --config examples/default.yaml --output runs/sample --overwrite
 
 test: $(BIN)/python
-	$(BIN)/pip install --quiet -c constraints.txt -e '.[test]'
+	$(BIN)/pip install --quiet -c constraints.txt -e '.[test,audit]'
 	$(BIN)/pytest
 
 bench-exact: $(BIN)/python

@@ -27,6 +27,7 @@ INSTALL_REQUIRES = [
     # the same versions give the same surrogates, so constraints.txt pins both.
     "Faker>=40",
     "phonenumbers>=8.13",
+    "scipy>=1.11",  # the audit's skew-normal exposure extrapolation
 ]
 
 EXTRAS = {
@@ -38,6 +39,14 @@ EXTRAS = {
         "datasets>=3.0",  # proves the output loads in Hugging Face datasets
         "datasketch>=2.0",  # bit-compatibility tests of the MinHash kernel (scheme= needs 2.0)
         "build>=1.0",  # the sdist test builds what Beam's --setup_file ships to workers
+    ],
+    # `demem audit` with a Hugging Face causal LM, and its exposure plot. PyPI's
+    # torch wheel is the CUDA build (~5 GB installed); the test suite installs
+    # it so that the transformers path is tested for real.
+    "audit": [
+        "transformers>=5,<6",
+        "torch>=2.4",
+        "matplotlib>=3.8",
     ],
     "bench": [
         "datasketch>=2.0",

@@ -3,6 +3,9 @@
 ``demem traces --input PATTERN [--top N] [--json]``: survey de-identification
 traces without writing anything (``pipelines.survey``).
 
+``demem audit --manifest FILE --model PATH [--json] [--plot PNG]``: exposure of
+a trained model to the canaries of a run (``sanitize.audit``).
+
 ``demem run --input PATTERN [--input PATTERN ...] --output DIR [--config FILE]
 [--overwrite] [any Beam pipeline option]``: options demem does not know are
 handed to Beam untouched (``--runner DataflowRunner``, ``--direct_num_workers``,
@@ -33,6 +36,17 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--config", metavar="FILE", help="YAML config; defaults: pipelines/default.yaml")
     run.add_argument("--overwrite", action="store_true", help="replace a previous run's output in DIR")
     run.add_argument("--quiet", action="store_true", help="no progress logging")
+    run.add_argument("--canary-manifest", metavar="FILE",
+                     help="where the secret canary manifest goes (default DIR/canaries/manifest.jsonl)")
+    audit = commands.add_parser(
+        "audit", help="measure a trained model's exposure to the planted canaries",
+        description="Score every canary against its held-out references with a local causal LM.",
+    )
+    audit.add_argument("--manifest", required=True, metavar="FILE", help="the canary manifest of the run")
+    audit.add_argument("--model", required=True, metavar="PATH", help="a local Hugging Face model directory")
+    audit.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    audit.add_argument("--plot", metavar="PNG", help="also plot exposure against replication rate")
+    audit.add_argument("--device", help="torch device, e.g. cpu or cuda")
     traces = commands.add_parser(
         "traces", help="survey a corpus for de-identification traces (writes nothing)",
         description="Count de-identification markers per family, with document and token shares.",
@@ -67,7 +81,8 @@ def _run(args, beam_args: list[str]) -> int:
         return _fail(EXIT_CONFIG, str(err))
     _configure_logging(args.quiet)
     try:
-        result = run(args.input, args.output, config, beam_args, overwrite=args.overwrite)
+        result = run(args.input, args.output, config, beam_args, overwrite=args.overwrite,
+                     canary_manifest=args.canary_manifest)
     except (FileNotFoundError, OutputDirError) as err:
         return _fail(EXIT_INPUT, str(err))
     except AccountingError as err:
@@ -96,6 +111,16 @@ def _traces(args) -> int:
     return EXIT_OK
 
 
+def _audit(args) -> int:
+    from sanitize.audit import AuditError, audit_command
+
+    try:
+        audit_command(args.manifest, args.model, as_json=args.json, plot=args.plot, device=args.device)
+    except AuditError as err:
+        return _fail(EXIT_CONFIG, str(err))
+    return EXIT_OK
+
+
 def main(argv: list[str] | None = None) -> int:
     args, beam_args = _parser().parse_known_args(argv)
     if args.command == "default-config":
@@ -107,6 +132,8 @@ def main(argv: list[str] | None = None) -> int:
         return _run(args, beam_args)
     if args.command == "traces":
         return _traces(args)
+    if args.command == "audit":
+        return _audit(args)
     return _fail(EXIT_CONFIG, f"unknown command {args.command}")
 
 

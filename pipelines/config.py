@@ -29,6 +29,7 @@ from dedup.near import NearDedupConfig
 from pipelines.read import InputConfig
 from pipelines.validate import ValidationConfig
 from pipelines.write import OutputConfig
+from sanitize.canaries import CanaryConfig
 from sanitize.traces import TracesConfig
 
 
@@ -60,6 +61,7 @@ class Config:
     near_dedup: NearDedupConfig = field(default_factory=NearDedupConfig)
     surrogates: SurrogateKeyConfig = field(default_factory=SurrogateKeyConfig)
     traces: TracesConfig = field(default_factory=TracesConfig)
+    canaries: CanaryConfig = field(default_factory=CanaryConfig)
     output: OutputConfig = field(default_factory=OutputConfig)
 
     def to_dict(self) -> dict:

@@ -37,6 +37,7 @@ from pipelines.html_report import write_html_report
 from pipelines.read import ReadCorpus, RereadCorpus, expand_patterns
 from pipelines.validate import UniqueIds
 from pipelines.write import STAGING, ShardLayout, WriteShards, placement_hash
+from sanitize.canaries import ORDER_KEY, InsertCanaries, complete_manifest
 from sanitize.traces import STAGE as TRACES_STAGE
 from sanitize.traces import ScrubTraces
 from schemas import DEMEM_VERSION
@@ -61,6 +62,16 @@ class OutputDirError(RuntimeError):
     """The output directory cannot be used as asked."""
 
 
+def canary_manifest_path(output_dir: str, config: Config, override: str | None = None) -> str:
+    """Where the secret canary manifest goes: --canary-manifest, else config, else DIR/canaries/."""
+    return override or config.canaries.manifest or FileSystems.join(output_dir, "canaries", "manifest.jsonl")
+
+
+def _data_order(doc: dict, seed: int) -> int:
+    """A document's place in training order: the canary stage's order key for block copies, else the shuffle."""
+    return doc[ORDER_KEY] if ORDER_KEY in doc else placement_hash(doc["id"], seed)
+
+
 def _provenance_order(row: dict) -> tuple[str, int]:
     return row["source"], row["position"]
 
@@ -78,8 +89,8 @@ def _layouts(output_dir: str, config: Config) -> dict[str, ShardLayout]:
     return {
         "data": ShardLayout(
             output_dir, "data", schema(OUTPUT_SCHEMA, "documents"),
-            placement=lambda doc: placement_hash(doc["id"], seed),
-            sort_key=lambda doc: (placement_hash(doc["id"], seed), doc["id"]),
+            placement=lambda doc: _data_order(doc, seed),
+            sort_key=lambda doc: (_data_order(doc, seed), doc["id"]),
             size=rep.text_bytes, config=config.output, to_row=output_row,
         ),
         "removed": ShardLayout(
@@ -139,7 +150,8 @@ def decide_documents(docs, config: Config, reread) -> tuple[list, list, dict]:
     return decisions, names, stats
 
 
-def build_pipeline(p: beam.Pipeline, inputs: list[str], output_dir: str, config: Config) -> list[str]:
+def build_pipeline(p: beam.Pipeline, inputs: list[str], output_dir: str, config: Config,
+                   canary_manifest: str | None = None) -> list[str]:
     """Add the whole demem graph to ``p``; returns the names of the enabled stages that remove documents."""
     stats = {}
     read = p | "Read" >> ReadCorpus(inputs, config.input, config.validation)
@@ -171,6 +183,12 @@ def build_pipeline(p: beam.Pipeline, inputs: list[str], output_dir: str, config:
         stage_stats[name] = result["stats"]
     for name, stage_stat in stage_stats.items():
         stats[f"stage.{name}"] = stage_stat
+
+    if config.canaries.enabled:
+        planted = docs | "Canaries" >> InsertCanaries(
+            config.canaries, config.seed, order_key=lambda doc_id: placement_hash(doc_id, config.seed),
+            manifest_path=canary_manifest_path(output_dir, config, canary_manifest), data_dir=FileSystems.join(output_dir, "data"))
+        docs, stats["stage.canaries"] = planted["docs"], planted["stats"]
 
     layouts = _layouts(output_dir, config)
     stats["output"] = docs | "CountOutput" >> beam.CombineGlobally(rep.CountAndBytes(rep.text_bytes))
@@ -225,7 +243,7 @@ class RunResult:
 
 
 def run(inputs: list[str], output_dir: str, config: Config, beam_args: list[str] = (), overwrite: bool = False,
-        runner=None) -> RunResult:
+        runner=None, canary_manifest: str | None = None) -> RunResult:
     """Run demem once, wait for it, write report.json; raises on a bad setup or unbalanced counts.
 
     Without ``--runner`` in ``beam_args`` (and no ``runner`` object) the
@@ -243,7 +261,7 @@ def run(inputs: list[str], output_dir: str, config: Config, beam_args: list[str]
     runner_name = type(runner).__name__ if runner is not None else options.view_as(StandardOptions).runner
     started = time.monotonic()
     pipeline = beam.Pipeline(runner=runner, options=options)
-    stage_names = build_pipeline(pipeline, inputs, output_dir, config)
+    stage_names = build_pipeline(pipeline, inputs, output_dir, config, canary_manifest)
     result = pipeline.run()
     result.wait_until_finish()
     wall = time.monotonic() - started
@@ -255,6 +273,11 @@ def run(inputs: list[str], output_dir: str, config: Config, beam_args: list[str]
     report = rep.build_report(stats, config.to_dict(), config.digest(), stage_names, wall, busy, str(runner_name))
     report["surrogate_key"] = key_source
     FileSystems.delete([FileSystems.join(output_dir, STAGING)])
+    if config.canaries.enabled:
+        manifest = canary_manifest_path(output_dir, config, canary_manifest)
+        complete_manifest(manifest, output_dir)
+        report["canaries"] = {**report["stages"].get("canaries", {}), "manifest": manifest,
+                              "warning": "the manifest is secret: never ship it with data/"}
     path = rep.write_report(output_dir, report)
     write_html_report(output_dir, report)
     if not report["accounting_ok"]:

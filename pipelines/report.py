@@ -6,7 +6,7 @@ Beam metrics only add per-stage busy time where the runner reports them.
 
 Accounting invariant, checked for every run::
 
-    counts.input == counts.output + sum(counts.removed.values()) + counts.quarantined
+    counts.input == counts.output - counts.canary_documents + sum(counts.removed.values()) + counts.quarantined
 
 ``counts.input`` counts every unit the reader produced: each JSONL line that
 is not blank, each Parquet row, each text file, and each unreadable stretch
@@ -122,7 +122,10 @@ def build_report(stats: dict, config: dict, config_hash: str, stage_names: list[
         "removed": removed,
         "quarantined": stats["quarantine"]["rows"],
     }
-    accounting_ok = counts["input"] == counts["output"] + sum(removed.values()) + counts["quarantined"]
+    # Canary documents are counted apart: they are in the output but were never input.
+    canaries_added = stats.get("stage.canaries", {}).get("documents_added", 0)
+    counts["canary_documents"] = canaries_added
+    accounting_ok = counts["input"] == counts["output"] - canaries_added + sum(removed.values()) + counts["quarantined"]
     input_bytes = stats["read.docs"]["bytes"]
     return {
         "demem_version": DEMEM_VERSION,
@@ -170,10 +173,13 @@ def format_summary(report: dict, output_dir: str) -> str:
     ]
     for stage, removed in counts["removed"].items():
         lines.append(f"  removed      {removed:>12,d} docs     {size['removed_text'][stage] / 1e6:>10.2f} MB  by {stage}")
+    if counts.get("canary_documents"):
+        lines.append(f"  canaries     {counts['canary_documents']:>12,d} docs added (counted apart; the manifest is secret)")
     lines.append(f"  quarantined  {counts['quarantined']:>12,d} records  "
                  + ", ".join(f"{code}={n}" for code, n in sorted(report["quarantine_by_code"].items())))
     rate = timings["input_mb_per_second"]
     lines.append(f"  time         {timings['wall_seconds']:>12.1f} s        {rate if rate is not None else 0:>10.2f} MB/s")
+    canaries = " - canaries" if counts.get("canary_documents") else ""
     lines.append(f"  accounting   {'ok' if report['accounting_ok'] else 'VIOLATED'}: "
-                 f"input = output + removed + quarantined")
+                 f"input = output{canaries} + removed + quarantined")
     return "\n".join(lines)

@@ -294,3 +294,35 @@ def test_sample_corpus_output_has_no_catalogued_trace(tmp_path):
     counted = [row for row in rows if row["trace_counts"]]
     assert counted and all(c["count"] > 0 for row in counted for c in row["trace_counts"])
     assert "traces" not in report["counts"]["removed"] and report["accounting_ok"]
+
+
+@pytest.mark.slow
+def test_canaries_on_the_sample_corpus_are_counted_apart_and_located(tmp_path, capsys):
+    import stat
+
+    from pipelines.config import load_config
+    from schemas.canary import read_manifest
+
+    root = Path(__file__).resolve().parent.parent
+    out = tmp_path / "out"
+    code = cli.main(["run", "--input", str(root / "examples" / "sample.jsonl"), "--output", str(out),
+                     "--config", str(root / "examples" / "canaries.yaml"), "--quiet"])
+    assert code == 0
+    assert "docs added (counted apart" in capsys.readouterr().out
+    report = json.loads((out / "report.json").read_text())
+    added = report["counts"]["canary_documents"]
+    assert added > 0 and report["accounting_ok"]
+    manifest_path = out / "canaries" / "manifest.jsonl"
+    assert stat.S_IMODE(manifest_path.stat().st_mode) == 0o600
+    manifest = read_manifest(str(manifest_path))
+    rows = pq.read_table(out / "data").to_pylist()
+    ids = [r["id"] for r in rows]
+    copies = [copy for record in manifest.canaries for copy in record["copies"]]
+    assert len(copies) == sum(load_config(str(root / "examples" / "canaries.yaml")).canaries.replication_rates) * 3
+    for copy in copies:
+        shard = pq.read_table(out / copy["shard_file"]).column("id").to_pylist()
+        assert shard[copy["row_index"]] == copy["document_id"] and copy["document_id"] in ids
+    canary_texts = [record["text"] for record in manifest.canaries]
+    report_text = (out / "report.json").read_text()
+    assert not any(text[:40] in report_text for text in canary_texts)
+    assert cli.main(["audit", "--manifest", str(manifest_path), "--model", str(tmp_path / "no-model")]) == 2
