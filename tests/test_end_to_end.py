@@ -326,3 +326,35 @@ def test_canaries_on_the_sample_corpus_are_counted_apart_and_located(tmp_path, c
     report_text = (out / "report.json").read_text()
     assert not any(text[:40] in report_text for text in canary_texts)
     assert cli.main(["audit", "--manifest", str(manifest_path), "--model", str(tmp_path / "no-model")]) == 2
+
+
+@pytest.mark.slow
+def test_sample_corpus_pii_is_replaced_by_surrogates(tmp_path):
+    import re
+    import sys
+
+    root = Path(__file__).resolve().parent.parent
+    sys.path.insert(0, str(root / "scripts"))
+    try:
+        import make_sample_corpus as sample_gen
+    finally:
+        sys.path.pop(0)
+    texts = [json.loads(line)["text"] for line in (root / "examples" / "sample.jsonl").read_bytes().splitlines()
+             if line.startswith(b'{"id": "doc-') or line.startswith(b'{"id": "dup-')]
+    planted = set()
+    for text in texts:
+        planted.update(re.findall(r"[\w.]+@example\.(?:com|org|net)", text))
+        planted.update(re.findall(r"\(555\) 01\d\d-\d{4}", text))
+        planted.update(re.findall(r"\b\d{3}-\d{2}-\d{4}\b", text))
+        planted.update(re.findall(r"192\.0\.2\.\d+", text))
+        planted.update(c for c in sample_gen.CARDS + sample_gen.IBANS if c in text)
+        planted.update(f"{f} {l}" for f in sample_gen.FIRST for l in sample_gen.LAST if f"{f} {l}" in text)
+    assert len(planted) > 40
+    out = tmp_path / "out"
+    report = run([str(root / "examples" / "sample.jsonl")], str(out), Config()).report
+    output = "\n".join(pq.read_table(out / "data").column("text").to_pylist())
+    leaked = sorted(value for value in planted if value in output)
+    assert leaked == []
+    assert report["stages"]["pii"]["by_operator"]["surrogate"] > 100
+    report_text = (out / "report.json").read_text()
+    assert not any(value in report_text for value in planted)
