@@ -351,3 +351,32 @@ def _train_and_audit(torch, transformers, tokenizer, inserted, manifest_path, tm
     (logprobs,) = scorer.score([trained.text])
     assert len(logprobs) == len(tokenizer(trained.text)["input_ids"]) and all(lp <= 0 for lp in logprobs)
     assert log_perplexity(logprobs) == pytest.approx(seen["log_perplexity"], rel=1e-4)
+
+
+def test_demem_run_builds_the_canary_corpus_that_the_audit_measures(tmp_path):
+    """Acceptance: the corpus comes from `demem run`; a model trained on its data/ shards is audited."""
+    import json
+
+    import pyarrow.parquet as pq
+
+    from pipelines.config import config_from_mapping
+    from pipelines.pipeline import run
+
+    source = tmp_path / "corpus.jsonl"
+    source.write_text("\n".join(json.dumps({"id": d["id"], "text": d["text"]}) for d in _training_corpus()) + "\n")
+    config = config_from_mapping({
+        "seed": 11,
+        "near_dedup": {"enabled": False}, "substring": {"enabled": False},
+        "traces": {"enabled": False}, "pii": {"enabled": False},
+        "canaries": {"enabled": True, "replication_rates": [1, 100], "references": 100,
+                     "profile": {"per_rate": 2}, "secret": {"per_rate": 2}, "trap": {"per_rate": 2, "lengths": [25, 50]}},
+    })
+    out = tmp_path / "out"
+    report = run([str(source)], str(out), config).report
+    assert report["accounting_ok"] and report["counts"]["canary_documents"] == 3 * 2 * (1 + 100)
+    texts = pq.read_table(out / "data").column("text").to_pylist()
+    model = CharNGram(order=3).fit(texts)  # "training" on what demem wrote
+    audited = audit(read_manifest(str(out / "canaries" / "manifest.jsonl")), model)
+    by = {(g.family, g.replication_rate): g for g in audited.groups}
+    once, often = by[("all", 1)], by[("all", 100)]
+    assert often.mean_exposure - once.mean_exposure >= 3.0, format_table(audited)
