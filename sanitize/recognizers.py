@@ -208,7 +208,7 @@ class DememPhoneRecognizer(DememRecognizer):
     )
     _EXTENSION = re.compile(r"(?: ?(?:x|ext\.?|extension) ?| ?# ?)\d{1,6}$", re.I)
     _DATE = re.compile(r"^\(?(?:\d{4}[./-]\d{1,2}[./-]\d{1,2}|\d{1,2}[./-]\d{1,2}[./-]\d{2,4})\)?$")
-    _IPV4 = re.compile(r"^\d{1,3}(?:\.\d{1,3}){3}$")
+    _DOTTED_OCTETS = re.compile(r"^\d{1,3}(?:\.\d{1,3}){2,3}$")  # IPv4 and old "192.005.058" network numbers
     _NANP = re.compile(r"^(?:\+?1[ .-]?)?\(?[2-9]\d{2}\)?[ .-]?[2-9]\d{2}[ .-]\d{4}$")
     _GROUPS = re.compile(r"[ ().\-\u00a0/]+")
 
@@ -242,7 +242,7 @@ class DememPhoneRecognizer(DememRecognizer):
         digits = "".join(ch for ch in core if ch.isdigit())
         if not 7 <= len(digits) <= 15 or len(set(digits)) < 3 or "  " in core:
             return 0.0  # "  ": columns of a table, not one number
-        if self._DATE.match(core) or self._IPV4.match(core):
+        if self._DATE.match(core) or self._DOTTED_OCTETS.match(core):
             return 0.0
         groups = [g for g in self._GROUPS.split(core.lstrip("+")) if g]
         if "/" in core and len(groups) > 2:
@@ -250,6 +250,8 @@ class DememPhoneRecognizer(DememRecognizer):
         international = core.startswith("+") or (core.startswith("00") and len(groups) > 1)
         if international:
             return self._international(digits if core.startswith("+") else digits[2:])
+        if len(digits) > 12:
+            return 0.2  # longer than national numbers get (X.121 and account numbers): context decides
         if sum(len(g) == 1 for g in groups) > (1 if core.startswith("(") else 0):
             return 0.0  # "0 1 2 3 4 5 6 7": a bit ruler; "1.3.6.1.4": an OID
         if len(groups) == 2 and "-" in core and len(groups[0]) == len(groups[1]) and core[0] != "0" \
@@ -752,7 +754,12 @@ _EN_SUFFIXES = (
     "Plains|Port|Prairie|Radial|Ramp|Ranch|Rapids|Rest|Shoal|Shore|Shores|Skyway|Spring|Springs|Stream|"
     "Throughway|Tunnel|Underpass|Union|Viaduct|Vw|Wall|Well|Str|Crossroad|Crossroads"
 )
-# Street types written before the name ("Rue de Virton 38", "Via Roma 131", "ul. Miła 53").
+# Street types written before the name ("Rue de Virton 38", "Via Roma 131", "ul. Miła 53"), as written;
+# the second list also in lower case ("36 rue de pologne"), the first not ("via Agent 3", "am 5").
+_PREFIX_TYPES_ANY_CASE = (
+    "Rue|Rua|Rúa|Calle|Carrer|Avenida|Avda\\.|Strada|Viale|Vicolo|Piazza|Piazzale|Praça|Travessa|Ulica|Aleja|"
+    "Trg|Ulitsa|Leoforos|Odos|Bulevardul|Aleea|Rruga|Chaussée|Impasse"
+)
 _PREFIX_TYPES = (
     "Rue|Rua|Rúa|Via|Viale|Vicolo|Piazza|Piazzale|Corso|Largo|Strada|Contrada|Borgo|Calle|Carrer|Avenida|Avda\\.|"
     "Av\\.|Avenue|Boulevard|Bd\\.?|Chemin|Allée|Place|Praça|Travessa|Alameda|Paseo|Camino|Ronda|Rambla|Plaza|"
@@ -831,7 +838,8 @@ class DememStreetAddressRecognizer(DememRecognizer):
     # "(?=\d)" first lets the regex engine skip to digits): which group matched says which form.
     _NUMBER_FIRST = re.compile(
         rf"(?=\d)(?<![\w.,/:+-]){_NUMBER}(?:,? {_NUMBER})?,? (?:"
-        rf"(?P<open>(?i:{_PREFIX_TYPES}) {_NAMEWORD}(?: (?!{_UNIT}\b){_NAMEWORD}){{0,4}}(?=[.,;:?!]?(?:\s|$)))"
+        rf"(?P<open>(?:{_PREFIX_TYPES}|(?i:{_PREFIX_TYPES_ANY_CASE})) {_NAMEWORD}(?: (?!{_UNIT}\b){_NAMEWORD}){{0,4}}"
+        rf"(?=[.,;:?!]?(?:\s|$)))"
         rf"|(?P<english>(?:(?:[NSEW]\.?|North|South|East|West|Old|New) )?(?:{_WORD} ){{0,4}}(?:{_EN_SUFFIXES})"
         rf"(?![\w'’-])\.?)"
         rf"|(?P<numbered>(?:(?:{_TITLEWORD}|{_JOINERS}) ){{0,3}}{_TITLEWORD} "
@@ -841,7 +849,8 @@ class DememStreetAddressRecognizer(DememRecognizer):
     _FORM_SCORES = {"english": 0.75, "open": 0.7, "numbered": 0.45, "lower": 0.6}
     # Forms that end with the house number: found from each " <number>" by looking back.
     _NUMBER_LAST = re.compile(rf" {_NUMBER}(?![\w'’-]|\.\d)\.?")
-    _PREFIX_WORDS = frozenset(w.lower() for w in _PREFIX_TYPES.replace("\\", "").split("|"))
+    _PREFIX_WORDS = frozenset(_PREFIX_TYPES.replace("\\", "").split("|"))
+    _PREFIX_WORDS_ANY_CASE = frozenset(w.lower() for w in _PREFIX_TYPES_ANY_CASE.replace("\\", "").split("|"))
     _GLUED_ENDINGS = tuple(_GLUED_TYPES.replace("\\", "").split("|"))
     _AFTER_WORDS = frozenset(_AFTER_TYPES.replace("\\", "").split("|"))
     _UNIT_WORDS = frozenset("apt apt. apartment suite ste ste. unit flat floor fl fl. room rm rm. bldg bldg. "
@@ -948,14 +957,17 @@ class DememStreetAddressRecognizer(DememRecognizer):
             while a > 0 and not text[a - 1].isspace():
                 a -= 1
             candidate = text[a:k - 1]
-            if candidate.lower() in self._PREFIX_WORDS or lowered in self._PREFIX_WORDS:
-                start = a if candidate.lower() in self._PREFIX_WORDS else j
+            if self._is_prefix_type(candidate) or self._is_prefix_type(word):
+                start = a if self._is_prefix_type(candidate) else j
                 number = re.search(r"\d{1,6}[A-Za-z]?,? $", text[max(0, start - 9):start])
                 return (start - len(number.group()) if number else start), 0.7
             if not candidate or not (candidate[0].isupper() or candidate in _JOINER_SET):
                 return None
             k, words = a, words + 1
         return None
+
+    def _is_prefix_type(self, word: str) -> bool:
+        return word in self._PREFIX_WORDS or word.lower() in self._PREFIX_WORDS_ANY_CASE
 
     def _named_street_start(self, text: str, suffix_at: int) -> int | None:
         """Start of "Marina Fort Street" after "on"/"at"/...: one to three capitalised words."""
@@ -1079,10 +1091,14 @@ Link Links Block Key Keys Lock Mode Rule Rules Set Sets Case Cases True False Nu
 Art Sky Rain Snow Ice Fire Dawn Eve Amber Ruby Pearl Jade Crystal Iris Lily Daisy Ivy Holly Violet Rosa
 Ray Rod Guy Gene Bob Don Ken Pat Sue Max Ben Dick Jack Tom Jim
 """.split())
+# Words after which a capitalised word is a name: strong cues name anyone ("My name is Will"); weak
+# cues ("by", "with") only someone whose name is in the lists or has several parts ("by Jon Postel",
+# not "by Gateways").
 NAME_CUES = re.compile(
-    r"\b(?:name is|named|called|call me|calls me|name's|i'm|i am|this is|dear|hi|hello|hey|thanks|thank you|"
-    r"regards|sincerely|signed|by|with|contact|ask|tell|ms|mr|mrs|miss|dr|prof|sir|madam|mx|"
-    r"name ?[:?]|author ?:|editor ?:|attn ?:?|attention ?:)\.?\s*$", re.I)
+    r"\b(?:name is|named|(?:is|was|am|are|were) called|call me|calls me|name's|i'm|i am|this is|dear|hi|hello|"
+    r"hey|thanks|thank you|regards|sincerely|signed|ms|mr|mrs|miss|dr|prof|sir|madam|mx|name ?[:?]|"
+    r"author ?:|editor ?:|attn ?:?|attention ?:)\.?\s*$", re.I)
+WEAK_NAME_CUES = re.compile(r"\b(?:by|with|contact|ask|tell|from|to)\s*$", re.I)
 # A verb that takes a person as subject right after a capitalised run ("Asya spent", "Usamov said").
 PERSON_VERBS = re.compile(
     r"(?:'s?)?,? (?:said|says|told|tells|asked|asks|replied|shouted|whispered|wrote|writes|explained|explains|"
@@ -1095,6 +1111,14 @@ United Zealand Arabia Africa America Korea Guinea Coast Hampshire Mexico Rico En
 Italian Russian Chinese Japanese American British European African Asian Greek Dutch Swedish Danish Norwegian
 Finnish Polish Czech Hungarian Portuguese Brazilian Canadian Australian Irish Scottish Welsh Indian Turkish
 Greenlander Internet Ethernet Unicode Windows Linux Unix Google Microsoft Apple Amazon
+""".split())
+# Words that make a capitalised run an organisation, not a person ("Newman Inc", "Stanford University").
+ORG_WORDS = frozenset("""
+Inc Inc. Corp Corp. Corporation Ltd Ltd. LLC GmbH AG Co Co. Company Companies Group University Institute College
+School Laboratory Laboratories Labs Lab Foundation Association Society Agency Department Dept Center Centre
+Council Committee Board Bank Systems Networks Network Technologies Technology Software Services Solutions
+Partners Associates Consulting International Research Project Protocol Press Publishing Industries Holdings
+Enterprises Ventures Capital Media Communications Telecom Electronics Computer Computers Data Information
 """.split())
 # Endings of Slavic, Nordic, Greek and Romanian surnames, the names spaCy's small model misses most
 # often (it tags "Yefremova" or "Szczepańska" as ORG or nothing).
@@ -1219,6 +1243,8 @@ class DememPersonNameRecognizer(DememRecognizer):
                 if len(bare) > 1 and (bare in self.common or bare.lower() in lower_words) \
                         and bare not in self.first_all and bare not in TITLES:
                     continue
+            elif ORG_WORDS.intersection(word.split()):
+                continue  # "Newman Inc", "Stanford University"
             tokens = self._tokens(m)
             i = 0
             while i < len(tokens):
@@ -1288,15 +1314,23 @@ class DememPersonNameRecognizer(DememRecognizer):
                 return None
             if i + 1 < len(tokens) and words[i + 1] in self.last:
                 return extend(i + 2), 0.7  # "Crystal Murdock", "Will Smith"
-            cue = NAME_CUES.search(text, max(0, start - 24), start)
-            if cue and cue.group().strip().lower() not in ("by", "with"):
+            if NAME_CUES.search(text, max(0, start - 24), start):
                 j = i + 1  # "My name is Will", "My name is Margarethe Okonkwo"
                 while j < len(tokens) and j - i < 3 and words[j] not in STOP_CAPS and words[j] not in TITLES:
                     j += 1
                 return j, 0.6
             return None
+        if i > 0 and not self._part(tokens[i - 1][2], lower_words) and words[i - 1] not in self.common:
+            # Inside a capitalised phrase after a word that is no name ("Terminal Handler",
+            # "Output Horizontal Tab Stops"): only a known first name followed by a known last name.
+            if bare in self.first and i + 1 < len(tokens) and words[i + 1] in self.last:
+                return i + 2, 0.6
+            return None
         cue = NAME_CUES.search(text, max(0, start - 24), start)
         j = extend(i + 1)
+        if not cue and WEAK_NAME_CUES.search(text, max(0, start - 12), start) and (
+                j > i + 1 or bare in self.first or bare in self.last or SURNAME_ENDING.search(bare)):
+            cue = True
         if j < len(tokens) and j == i + 1 and bare in self.first and words[j] in self.last_all:
             j += 1  # "Zoe Young", "Fletcher Hill"
         if j == i + 3 and len(words[i + 1]) == 1 and j - 1 < len(tokens):
@@ -1311,7 +1345,9 @@ class DememPersonNameRecognizer(DememRecognizer):
             parts = words[i:j]
             if len(parts) > 1 and all(p in self.last or p in self.first or len(p) == 1 for p in parts):
                 return j, 0.6
-            return i + 1, 0.45
+            if len(tokens) == 1:  # a lone last name, not part of a capitalised phrase
+                return i + 1, 0.45
+            return None
         if len(bare) > 4 and SURNAME_ENDING.search(bare):
             return i + 1, 0.45
         if j > i + 1 and SURNAME_ENDING.search(words[j - 1]) and len(words[j - 1]) > 4:
