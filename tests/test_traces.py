@@ -168,3 +168,18 @@ def test_the_hour_surrogate_is_an_hour():
     assert replace_markers("at ___:53", markers, "surrogate", "d", RecordingGenerator()).startswith("at ")
     hour = replace_markers("at ___:53", markers, "surrogate", "d", RecordingGenerator())[3:5]
     assert hour.isdigit() and 1 <= int(hour) <= 12
+
+
+def test_the_pii_stage_tag_operator_output_is_caught_as_a_trace():
+    """A corpus scrubbed with tags must report its own traces (issue 6)."""
+    from sanitize.pii import EntitiesConfig, EntityPolicy, PiiConfig, scrub
+
+    tag_all = EntitiesConfig(**{name: EntityPolicy(True, "tag") for name in (
+        "person", "email_address", "phone_number", "us_ssn", "credit_card", "ip_address")})
+    text = "Mail jane.roe@corp-mail.net or call +1 415-555-0134; SSN 123-45-6789; card 4111 1111 1111 1111."
+    tagged, findings = scrub(text, PiiConfig(entities=tag_all, ner=False), doc_id="d")
+    assert findings and all(f.operator == "tag" for f in findings)
+    markers = FINDER.find(tagged)
+    assert len(markers) == len(findings)
+    assert {m.family for m in markers} == {"presidio_tag"}
+    assert {m.entity_type for m in markers} == {f.entity_type for f in findings}
