@@ -153,7 +153,8 @@ def main(argv=None) -> int:
     results = {name: score_tokens(records, preds) for name, preds in
                (("demem", ours), ("patterns", patterns), ("stock", stock))}
 
-    print(f"{len(records)} sentences, model {args.model}; token-level precision / recall / F2")
+    print(f"{len(records)} sentences, model {args.model}; token-level precision / recall / F2 "
+          f"(gold = gold tokens of the type)")
     print(f"{'type':16s} {'gold':>5s} | {'demem P':>7s} {'R':>5s} {'F2':>5s} | {'patterns R':>10s} | "
           f"{'stock P':>7s} {'R':>5s} {'F2':>5s} | target")
     failures = []

