@@ -69,7 +69,8 @@ def test_two_workers_multiprocessing_exact_contents_counts_and_reasons(corpus, t
     assert report == result.report
     assert report["accounting_ok"] is True
     assert report["counts"] == {"input": 40 + 3 + 32 + 20 + 1, "output": len(expected),
-                                "removed": {"exact_dedup": 3, "near_dedup": 1}, "quarantined": 3}
+                                "removed": {"exact_dedup": 3, "near_dedup": 1, "substring": 0},
+                                "quarantined": 3, "canary_documents": 0}
     near = report["stages"]["near_dedup"]
     assert near["exact_checks"] >= 1 and near["edges_by_exact_check"] >= 1 and near["clusters"] == 1
     data = pq.read_table(out / "data").to_pylist()
@@ -166,8 +167,8 @@ def test_duplicate_id_is_settled_before_exact_dedup_so_no_text_is_lost(tmp_path)
         {"id": "x", "text": "first text"}, {"id": "x", "text": "second text"}, {"id": "y", "text": "second text"}]))
     out = tmp_path / "out"
     report = run([str(path)], str(out), Config()).report
-    assert report["counts"] == {"input": 3, "output": 2, "removed": {"exact_dedup": 0, "near_dedup": 0},
-                                "quarantined": 1}
+    assert report["counts"] == {"input": 3, "output": 2, "removed": {"exact_dedup": 0, "near_dedup": 0, "substring": 0},
+                                "quarantined": 1, "canary_documents": 0}
     assert {r["id"]: r["text"] for r in pq.read_table(out / "data").to_pylist()} == {
         "x": "first text", "y": "second text"}
 
@@ -265,7 +266,7 @@ def test_unknown_options_reach_beam_untouched(corpus, tmp_path, monkeypatch):
     src, _ = corpus
     seen = {}
 
-    def fake_run(inputs, output_dir, config, beam_args, overwrite=False):
+    def fake_run(inputs, output_dir, config, beam_args, overwrite=False, canary_manifest=None):
         seen["beam_args"] = list(beam_args)
         raise FileNotFoundError("stop here")
 

@@ -95,8 +95,8 @@ def test_a_run_on_a_non_local_filesystem_reads_and_writes_through_beam():
     STORE["memfs://bucket/in/b.txt"] = b"one plain text document"
     report = run(["memfs://bucket/in/*"], "memfs://bucket/out", Config()).report
     assert report["accounting_ok"]
-    assert report["counts"] == {"input": 11, "output": 5, "removed": {"exact_dedup": 6, "near_dedup": 0},
-                                "quarantined": 0}
+    assert report["counts"] == {"input": 11, "output": 5, "removed": {"exact_dedup": 6, "near_dedup": 0, "substring": 0},
+                                "quarantined": 0, "canary_documents": 0}
     shard = STORE["memfs://bucket/out/data/part-00000-of-00001.parquet"]
     texts = sorted(pq.read_table(io.BytesIO(shard)).column("text").to_pylist())
     assert texts == ["memory document 0", "memory document 1", "memory document 2", "memory document 3",
