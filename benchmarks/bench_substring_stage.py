@@ -34,7 +34,8 @@ import threading
 import time
 
 DEFAULT_CORPUS = os.path.expanduser("~/.cache/demem-bench/rfc.jsonl")
-TWO_WORKERS = ["--direct_num_workers=2", "--direct_running_mode=multi_processing"]
+def two_workers(mode: str) -> list[str]:
+    return ["--direct_num_workers=2", f"--direct_running_mode={mode}"]
 SPLITS = 16  # byte ranges of the corpus file, read in parallel
 
 
@@ -178,8 +179,9 @@ def scan(path: str, min_length: int):
     return splits, total, docs, needle, holders, first
 
 
-def winnow_speed(path: str, limit: int = 50_000_000) -> float:
-    """MB/s of the winnowing kernel alone (one thread) on the first ``limit`` bytes of text."""
+def winnow_speed(path: str, limit: int = 50_000_000) -> tuple[float, float]:
+    """(wall, CPU-time) MB/s of the winnowing kernel alone (one thread) on the first ``limit``
+    bytes of text; on a shared machine the CPU-time figure is the steadier one."""
     from dedup.substring import SubstringConfig, winnow, winnow_params
 
     texts, size = [], 0
@@ -191,12 +193,12 @@ def winnow_speed(path: str, limit: int = 50_000_000) -> float:
                 if size >= limit:
                     break
     params = winnow_params(SubstringConfig())
-    best = math.inf
+    wall = cpu = math.inf
     for _ in range(3):
-        start = time.perf_counter()
+        start, start_cpu = time.perf_counter(), time.process_time()
         winnow(texts, params)
-        best = min(best, time.perf_counter() - start)
-    return size / 1e6 / best
+        wall, cpu = min(wall, time.perf_counter() - start), min(cpu, time.process_time() - start_cpu)
+    return size / 1e6 / wall, size / 1e6 / cpu
 
 
 def main() -> int:
@@ -207,6 +209,10 @@ def main() -> int:
     parser.add_argument("--corpus", default=DEFAULT_CORPUS)
     parser.add_argument("--partitions", type=int, default=4, help="suffix-array partitions to split the corpus into")
     parser.add_argument("--policies", default="keep_first,remove_all")
+    parser.add_argument("--running-mode", default="multi_processing", choices=["multi_processing", "multi_threading"],
+                        help="how FnApiRunner runs its 2 workers")
+    parser.add_argument("--one-worker-too", action="store_true",
+                        help="also run keep_first in-process on one worker, for comparison")
     args = parser.parse_args()
     if not os.path.exists(args.corpus):
         raise SystemExit(f"corpus {args.corpus} missing: run ../shared/bench/get_corpus.sh first")
@@ -215,13 +221,18 @@ def main() -> int:
     min_length = SubstringConfig().min_length
     splits, total, docs, needle, holders, first_holder = scan(args.corpus, min_length)
     max_partition_bytes = math.ceil(total / args.partitions)
+    print(f"load average before: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
     print(f"corpus: {args.corpus}: {docs} documents, {total / 1e6:.1f} MB of text; "
-          f"max_partition_bytes {max_partition_bytes} -> {args.partitions} partitions; FnApiRunner, 2 workers")
+          f"max_partition_bytes {max_partition_bytes} -> {args.partitions} partitions; "
+          f"FnApiRunner, 2 workers ({args.running_mode})")
     print(f"boilerplate ({len(needle.encode())} bytes, in {holders} input documents, first {first_holder}): {needle!r}")
-    print(f"winnowing kernel alone: {winnow_speed(args.corpus):.0f} MB/s (one thread)")
+    wall_rate, cpu_rate = winnow_speed(args.corpus)
+    print(f"winnowing kernel alone, one thread: {wall_rate:.0f} MB/s wall, {cpu_rate:.0f} MB/s of CPU time; "
+          f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
     failures = 0
     with tempfile.TemporaryDirectory() as tmp:
-        base = {"splits": splits, "needle": needle, "beam_args": TWO_WORKERS, "max_partition_bytes": max_partition_bytes}
+        base = {"splits": splits, "needle": needle, "beam_args": two_workers(args.running_mode),
+                "max_partition_bytes": max_partition_bytes}
         timing, rss, tree, _ = measure({**base, "read_only": True, "result": os.path.join(tmp, "read.json")})
         read_s = timing["seconds"]
         print(f"{'run':<34} {'seconds':>8} {'MB/s':>7} {'peak MB':>8} {'tree MB':>8}")
@@ -247,6 +258,14 @@ def main() -> int:
                   f"(want {len(want)}: {want}, with >= 4 partitions): {'OK' if ok else 'FAIL'}")
             if result["docs_out"] + result["removed"] != docs:
                 failures += 1
+        if args.one_worker_too:
+            spec = {**base, "beam_args": [], "read_only": False, "policy": "keep_first",
+                    "result": os.path.join(tmp, "one.json")}
+            timing, rss, tree, result = measure(spec)
+            print(f"{'read + substring, 1 worker':<34} {timing['seconds']:>8.1f} "
+                  f"{total / 1e6 / timing['seconds']:>7.1f} {rss:>8.0f} {tree:>8.0f}   "
+                  f"bytes cut {result['stats']['bytes_cut']:,}")
+        print(f"load average after: {os.getloadavg()[0]:.1f}")
     return 1 if failures else 0
 
 

@@ -31,72 +31,90 @@ partitions by a seeded 64-bit hash of their id (range partition). Before any
 shuffle, each document is *winnowed*: every K-byte gram (``gram_bytes``) is
 hashed, and robust winnowing (Schleimer, Wilkerson, Aiken 2003) keeps the
 minimum of every window of w consecutive gram hashes, w = ``min_length`` - K
-+ 1 unless set. Guarantee: every window of ``min_length`` bytes contains w
-whole grams, its minimum is selected in every document that contains it, so
-two documents that share any substring of >= ``min_length`` bytes share a
-fingerprint. Robust winnowing keeps about 2/(w+1) of the positions (3.8%
-with the defaults).
++ 1 unless set. Guarantee: every window of L = ``min_length`` bytes holds w
+whole grams and its minimum is selected in every document that contains it,
+so two documents that share a substring of >= L bytes share a fingerprint.
+Robust winnowing keeps about 2/(w+1) of the positions (3.8% by default).
 
-A fingerprint carries its gram hash, a *context* hash of the bytes around it
-(the region [x - (L - K), x + L) that holds every L-byte window containing
-the gram, L = ``min_length``) and ``context_keys`` 32-bit hashes of shorter
-fixed slices of that region. Fingerprints are exchanged by gram hash (in
-``exchange_buckets`` hash ranges, as arrays); for every hash seen in two or
-more partitions the exchange issues *snippet requests*: "document D, ship the
-region around offset x to partition p". Regions with the same context are one
-*class*; a request names the class's first occurrence in corpus order, and
-goes to a partition only if the class could share an L-byte window around the
-gram with an occurrence there (same gram hash and one equal context key; or
-both *tied*: the gram recurs within L - K bytes, where copies of a window may
-pick different positions of their minimum):
+Around a fingerprint (an *anchor* at offset x) the *region* [x - (L - K),
+x + L) holds every L-byte window that contains the gram. A window's *split*
+is where the gram sits in it (0 .. L - K); the splits are cut into
+``context_keys`` ranges, and context key i hashes the bytes that all windows
+of split range i share (about L - (L - K) / ``context_keys`` bytes). A
+fingerprint carries its gram hash, its document and offset, the context keys,
+a *context* hash of the whole region (two anchors with equal contexts hold
+the same windows), and a *tied* flag: the gram recurs within L - K bytes, so
+two copies of a window may select different positions of its minimum.
 
-* keep_first: partition p gets a class's first occurrence when it lies in
-  another partition and before p's last occurrence of that (hash, key);
-* remove_all: every partition with an occurrence gets one occurrence from
-  another partition (the class's first outside p).
+Fingerprints are exchanged by gram hash (``exchange_buckets`` hash ranges,
+as arrays). A *subgroup* is a gram hash with one context key value (or with
+"tied"). Two copies of a window W share the subgroup of W's split, or are
+both tied: if W's minimum is unique in W both copies select it at the same
+place, so they agree on the key of W's split. The exchange issues requests,
+"document D, ship the bytes around offset x that a split range needs (or the
+whole region) to partition p":
 
-Why this finds every repeat: let window W of L bytes occur in document D
-(partition p) and earlier in E (partition q != p). Both copies select W's
-minimum gram; if that minimum is unique in W they select it at the same place
-in W, so their regions agree on W, hence on the context key of W's split; if
-not, both anchors are tied. The first occurrence F of E's context class has
-the same region bytes, so it holds a copy of W no later than E's, and the
-request ships it to p. In p the partition's own documents and the shipped
-snippets, in corpus order (snippets by their source's node key and start),
-go through ``find_repeated_spans``; cuts are kept for own documents only. A
-snippet is a substring of a real document placed at its real place in the
-order, so it shows an existing earlier (or other) occurrence and never
-creates a repeat that does not exist. Misses are possible only through a
-64-bit hash collision between two contexts of one gram hash.
+* own pieces: every anchor in a subgroup seen twice or more, and every tied
+  anchor, sends that part of its region to its own partition. A repeated
+  window always lies inside such a piece of each of its copies, so a
+  partition's suffix array never needs the rest of its documents (on the
+  RFC corpus two thirds of the text).
+* snippets, for subgroups seen in two or more partitions: anchors with equal
+  contexts form a *class*; each class sends its first occurrence in corpus
+  order, under ``keep_first``, to every other partition whose last
+  occurrence in the subgroup comes later; under ``remove_all`` each
+  partition with an occurrence gets the class's first occurrence outside it.
 
-Work is bounded per class and target partition, not per pair: a hash seen in
-thousands of documents (the IETF boilerplate) with one context costs at most
-P - 1 requests.
+Why every repeat is found: let W occur in document D (partition p) and
+earlier in E. W lies in a piece of D, and the anchor of W in E belongs to a
+class whose first occurrence F has the same region bytes, so F holds a copy
+of W no later than E's, in the same subgroup: F's piece reaches p, as an own
+piece or a snippet. In partition p all pieces and snippets, in corpus order
+(by their document's node key, then offset), go through
+``find_repeated_spans``; ranges are kept for own pieces only, mapped back to
+document offsets, and the partition's documents (which travel there whole)
+are cut. A piece or snippet is a substring of a real document
+at its real place in the order, so it never creates a repeat that does not
+exist. The result equals the engine run over the whole corpus at once; a
+64-bit hash collision between two contexts of one gram hash is the only way
+to miss a repeat.
+
+Work is bounded per class and partition, not per pair: a hash held by
+thousands of documents (the IETF boilerplate) in one context costs at most P
+requests, however many documents share it.
 
 Sizes and memory
 ----------------
-* Fingerprints: about 37 bytes each (hash, context, document, offset, three
-  keys, tie flag) at 2/(w+1) per byte: ~1.4 bytes per input byte shuffled,
-  in arrays; an exchange bucket holds 1/``exchange_buckets`` of them plus a
-  table of the documents that have fingerprints there (id, source, position).
-* Snippets: a request ships at most 2L - K bytes (150 with the defaults);
-  overlapping requests of one document for one partition are merged, so a
-  partition receives at most the regions around the first occurrences of the
-  classes it shares with other partitions: on the RFC corpus with 4
-  partitions ~15% of the corpus in all. It is bounded by P times the bytes of
-  the regions of cross-partition fingerprint classes.
-* Partition step: ``find_repeated_spans`` needs 9.5 bytes per byte of own
-  documents plus snippets (int32 indices, partitions under 2 GiB); the texts
-  are copied once into the joined buffer and the stage drops its own copy of
-  each string before the suffix array is built, so the peak stays within 10
-  bytes per input byte. Choose ``max_partition_bytes`` so that 10 times it,
-  plus the snippets, fits a worker.
+* Fingerprints: 27 bytes each (half the gram hash, context, document,
+  offset, three 16-bit keys, tie flag) at 2/(w+1) per byte: ~1 byte per
+  input byte, shuffled as arrays. An exchange bucket holds
+  1/``exchange_buckets`` of them plus a table of the documents that have
+  fingerprints there (id, source, position): ~30 MB a bucket for 1 GB of text
+  at the default 32 buckets.
+* Pieces and snippets: a request covers at most 2L - K bytes (150 by
+  default); overlapping requests of a document for one partition merge. On
+  the RFC corpus (494 MB, 4 partitions) the own pieces are 34% of the text
+  and the snippets 21% (remove_all: 32%). Snippets are bounded by P times the
+  regions of the classes seen in several partitions, whatever the number of
+  documents that share them.
+* Partition step: its documents arrive whole (with their piece ranges) and
+  only pieces and snippets go through ``find_repeated_spans``, at 9.5 bytes
+  per byte (int32 indices: under 2 GiB of pieces and snippets a partition).
+  The stage copies pieces and snippets once into the joined buffer, drops the
+  grouped strings (keeping each document's UTF-8 bytes), and puts a document
+  whose pieces cover more than 90% of it in whole, to be read back from the
+  buffer. So a partition peaks at 9.55 bytes per byte of its documents plus
+  9.5 per byte of snippets (on RFC text ~6 per byte): choose
+  ``max_partition_bytes`` so that ten times it fits a worker.
+* Documents are shuffled twice: to meet their requests (join by id) and to
+  their partition. A pipeline that already joins documents by id can do the
+  first in that join.
 
 Top repeated spans are reported as keyed hashes (MurmurHash3 of the bytes
 under the run seed) with length and count, never the text unless
 ``report_span_text``. Counts are summed over partitions from each
-partition's most frequent maximal repeats (own occurrences only), so a span
-below every partition's top list is not counted: an approximation.
+partition's most frequent maximal repeats (occurrences in its own pieces), so
+a span below every partition's top list is undercounted: an approximation.
 """
 from __future__ import annotations
 
@@ -318,20 +336,31 @@ def partitions_of(hashes: np.ndarray, partitions: int) -> np.ndarray:
 
 # --- fingerprint batches: what the exchange shuffles ---------------------------------------
 
-# Columns of a fingerprint record, each stored as little-endian bytes.
-FINGERPRINT_COLUMNS = {"hash": "<u8", "ctx": "<u8", "doc": "<u4", "offset": "<u4", "tied": "u1", "keys": "<u4"}
+# Columns of a fingerprint record, each stored as little-endian bytes: 27 bytes a
+# fingerprint. The bucket is the low half of the gram hash, so a record keeps the high
+# half; context keys keep 16 bits. A collision of either only merges groups, which
+# adds requests and never loses one; the context hash decides which copy is shipped
+# and keeps all 64 bits.
+FINGERPRINT_COLUMNS = {"hash": "<u4", "ctx": "<u8", "doc": "<u4", "offset": "<u4", "tied": "u1", "keys": "<u2"}
 
 
 def bucket_of(hashes: np.ndarray, buckets: int) -> np.ndarray:
     return (((hashes & np.uint64(0xFFFFFFFF)) * np.uint64(buckets)) >> np.uint64(32)).astype(np.int64)
 
 
+def _short_keys(keys: np.ndarray) -> np.ndarray:
+    """16 bits of each context key, 0 (no window of that split fits the document) kept 0."""
+    return np.where(keys != 0, (keys >> np.uint32(16)) | np.uint32(1), 0).astype("<u2")
+
+
 def fingerprint_count(record: dict) -> int:
-    return len(record["hash"]) // 8
+    return len(record["hash"]) // 4
 
 
-def fingerprint_batch(docs: list[dict], params: WinnowParams, buckets: int, seed: int = 0) -> list[tuple[int, dict]]:
-    """Winnow a batch of documents: one record per exchange bucket they have fingerprints in.
+def fingerprint_batch(docs: list[dict], params: WinnowParams, buckets: int,
+                      seed: int = 0) -> tuple[int, list[tuple[int, dict]]]:
+    """Winnow a batch of documents: (its text bytes, one record per exchange bucket it has
+    fingerprints in).
 
     A record is a dict of primitives (Beam encodes it without pickle): the
     documents that have fingerprints in the bucket (``ids``, ``sources``: str
@@ -339,9 +368,12 @@ def fingerprint_batch(docs: list[dict], params: WinnowParams, buckets: int, seed
     as bytes) and the fingerprints, column by column (:data:`FINGERPRINT_COLUMNS`,
     ``doc`` indexing the record's documents, ``keys`` row-major).
     """
-    found = winnow([doc["text"].encode("utf-8") for doc in docs], params)
+    texts = [doc["text"].encode("utf-8") for doc in docs]
+    size = sum(map(len, texts))
+    found = winnow(texts, params)
+    del texts
     if len(found["hash"]) == 0:
-        return []
+        return size, []
     sources = sorted({doc["source"] for doc in docs})
     source_index = {source: i for i, source in enumerate(sources)}
     doc_source = np.array([source_index[doc["source"]] for doc in docs], dtype="<u4")
@@ -366,14 +398,14 @@ def fingerprint_batch(docs: list[dict], params: WinnowParams, buckets: int, seed
             "source": remap[doc_source[present]].tobytes(),
             "position": doc_position[present].tobytes(),
             "doc_hash": doc_hash[present].tobytes(),
-            "hash": found["hash"][take].tobytes(),
+            "hash": (found["hash"][take] >> np.uint64(32)).astype("<u4").tobytes(),
             "ctx": found["ctx"][take].tobytes(),
             "doc": local.tobytes(),
             "offset": found["offset"][take].tobytes(),
             "tied": found["tied"][take].view(np.uint8).tobytes(),
-            "keys": found["keys"][take].astype("<u4").tobytes(),
+            "keys": _short_keys(found["keys"][take]).tobytes(),
         }))
-    return out
+    return size, out
 
 
 # --- exchange: fingerprints of one hash range -> snippet requests ---------------------------
@@ -433,12 +465,11 @@ class ExchangeResult:
                 "snippet_requests": self.snippet_requests}
 
     def set_requests(self, doc: np.ndarray, offset: np.ndarray, target: np.ndarray, kind: np.ndarray) -> None:
-        """Sorted by (doc, offset, target, kind), duplicates dropped."""
-        order = np.lexsort((kind, target, offset, doc))
-        doc, offset, target, kind = doc[order], offset[order], target[order], kind[order]
-        first = _runs(doc, offset, target, kind)[:-1]
-        self.request_doc, self.request_offset = doc[first], offset[first]
-        self.request_target, self.request_kind = target[first], kind[first]
+        """Grouped by document. Requests are distinct: an own piece per (anchor, kind), a
+        snippet per (class, subgroup, partition), and a class has one first occurrence."""
+        order = np.argsort(doc, kind="stable")
+        self.request_doc, self.request_offset = doc[order], offset[order]
+        self.request_target, self.request_kind = target[order], kind[order]
 
     def by_document(self) -> dict[tuple[str, str, int], tuple[bytes, bytes]]:
         """(id, source, position) -> (anchor offsets, target * KIND_CODES + kind), as int64 bytes."""
@@ -471,7 +502,8 @@ def _columns(records: list[dict], context_keys: int) -> tuple[dict, dict]:
            for name, dtype in FINGERPRINT_COLUMNS.items()}
     fps["doc"] = np.concatenate([np.frombuffer(r["doc"], dtype="<u4").astype(np.int64) + base
                                  for r, base in zip(records, doc_base)])
-    fps["keys"] = fps["keys"].reshape(-1, context_keys) if context_keys else np.zeros((len(fps["hash"]), 0), np.uint32)
+    fps["keys"] = fps["keys"].reshape(-1, context_keys) if context_keys else np.zeros((len(fps["hash"]), 0), np.uint16)
+    fps["hash"] = fps["hash"].astype(np.uint64)
     return docs, fps
 
 
@@ -531,7 +563,9 @@ def snippet_requests(records: Iterable[dict], partitions: int, policy: str, cont
     own_rows = np.concatenate([multi[sub_row[repeated]], tied_rows])
     own_kind = np.concatenate([sub_kind[repeated], np.full(len(tied_rows), context_keys, dtype=np.int64)])
     own = (fps["doc"][own_rows], fps["offset"][own_rows].astype(np.int64), part[own_rows], own_kind)
-    result.own_anchors = len(np.unique(own_rows))
+    is_own = np.zeros(len(h), dtype=bool)
+    is_own[own_rows] = True
+    result.own_anchors = int(is_own.sum())
 
     # 1. only hashes seen in two or more partitions need snippets
     spread = np.minimum.reduceat(part[by_hash], hs[:-1]) != np.maximum.reduceat(part[by_hash], hs[:-1])
@@ -627,20 +661,22 @@ def snippet_regions(offsets: np.ndarray, codes: np.ndarray, text_bytes: int,
     return out
 
 
-def extract_snippets(doc: dict, offsets: np.ndarray, codes: np.ndarray, params: WinnowParams,
-                     home: int) -> list[tuple[int, dict]]:
-    """(target partition, snippet) for one document: the merged regions around its requested
-    anchors. A snippet holds its source's place in corpus order (``source``, ``position``),
-    ``id``, ``own`` (the target is the document's own partition, ``home``: these regions
-    are pieces to cut, the others reference only) and, per region, ``starts`` and ``texts``."""
+def ship(doc: dict, offsets: np.ndarray, codes: np.ndarray, params: WinnowParams,
+         home: int) -> tuple[list[tuple[int, int]], list[tuple[int, dict]]]:
+    """One document's requests: (its own pieces as byte ranges, [(target partition, snippet)]).
+
+    A snippet holds the merged regions another partition asked for, with its
+    source's place in corpus order (``source``, ``position``), ``id``, and per
+    region ``starts`` and ``texts`` (bytes)."""
+    regions = snippet_regions(offsets, codes, len(doc["text"].encode("utf-8")) if len(offsets) else 0, params)
+    pieces = regions.pop(home, [])
+    if not regions:
+        return pieces, []
     data = doc["text"].encode("utf-8")
-    out = []
-    for target, ranges in sorted(snippet_regions(offsets, codes, len(data), params).items()):
-        out.append((target, {
-            "id": doc["id"], "source": doc["source"], "position": doc["position"], "own": target == home,
-            "starts": [a for a, _ in ranges], "texts": [data[a:b] for a, b in ranges],
-        }))
-    return out
+    return pieces, [(target, {
+        "id": doc["id"], "source": doc["source"], "position": doc["position"],
+        "starts": [a for a, _ in ranges], "texts": [data[a:b] for a, b in ranges],
+    }) for target, ranges in sorted(regions.items())]
 
 
 def _anchor_arrays(parts: Iterable[tuple[bytes, bytes]]) -> tuple[np.ndarray, np.ndarray]:
@@ -706,59 +742,103 @@ def span_key(span: bytes, seed: int) -> str:
     return f"{h1:016x}{h2:016x}"
 
 
-def find_partition_ranges(snippets: list[dict], config: SubstringConfig, seed: int = 0,
-                          release_texts: bool = False) -> tuple[list[tuple[str, dict]], dict]:
-    """One partition: the cut ranges of the documents whose own pieces are here, and stats.
+# A document whose pieces cover more than this share of it goes into the suffix
+# array whole and is read back from the joined buffer: either way the partition
+# holds at most 1 + 9.5 * 0.9 = 9.55 bytes per byte of its own text (module doc).
+WHOLE_DOCUMENT_SHARE = 0.9
 
-    ``snippets``: the partition's own pieces and the snippets other partitions
-    shipped (:func:`extract_snippets`), in any order. Returns ``(id, record)``
-    pairs, ``record`` = ``source``, ``position``, ``starts``/``ends`` (merged
-    byte ranges of the document's text, ascending) and ``kept_id`` (the
-    document holding the first occurrence of the largest range, under
-    ``keep_first``). With ``release_texts`` each snippet's ``texts`` are
-    dropped once copied into the joined buffer (the Beam stage owns its
-    grouped inputs; the plain function leaves the caller's dicts alone).
+
+def cut_partition(docs: list[tuple[dict, list[tuple[int, int]]]], snippets: list[dict], config: SubstringConfig,
+                  seed: int = 0, release: bool = False) -> tuple[list[dict], list[dict], dict]:
+    """One partition: (its documents, cut; removal rows; stats).
+
+    ``docs``: the partition's documents with their own pieces (byte ranges,
+    merged, ascending); ``snippets``: what other partitions shipped here. The
+    pieces and snippets, in corpus order, go through ``find_repeated_spans``;
+    the ranges found in pieces are cut from their documents. With
+    ``release`` the documents' ``text`` and the snippets' ``texts`` are dropped
+    from the input dicts once copied (the Beam stage owns its grouped inputs;
+    the plain function leaves the caller's dicts alone).
     """
-    items = sorted(((snip["source"], snip["position"], start), j, r)
-                   for j, snip in enumerate(snippets) for r, start in enumerate(snip["starts"]))
-    sizes = np.array([len(snippets[j]["texts"][r]) for _, j, r in items], dtype=np.int64)
+    data: list[bytes | None] = []
+    items = []  # ((source, position, start), document index or -1 - snippet index, piece or region index)
+    for i, (doc, pieces) in enumerate(docs):
+        raw = doc["text"].encode("utf-8")
+        if release:
+            doc.pop("text")
+        covered = sum(b - a for a, b in pieces)
+        if covered > WHOLE_DOCUMENT_SHARE * len(raw):
+            pieces = [(0, len(raw))]
+        docs[i] = (doc, pieces)
+        data.append(raw)
+        items.extend(((doc["source"], doc["position"], a), i, r) for r, (a, _) in enumerate(pieces))
+    for j, snip in enumerate(snippets):
+        items.extend(((snip["source"], snip["position"], a), -1 - j, r) for r, a in enumerate(snip["starts"]))
+    items.sort()
+
+    def piece(slot_item) -> bytes | memoryview:
+        (_, _, start), i, r = slot_item
+        if i < 0:
+            return snippets[-1 - i]["texts"][r]
+        end = docs[i][1][r][1]
+        return memoryview(data[i])[start:end]
+
+    sizes = np.array([len(piece(item)) for item in items], dtype=np.int64)
     starts = np.zeros(len(items) + 1, dtype=np.int64)
     np.cumsum(sizes + 1, out=starts[1:])
     text = np.full(int(starts[-1]), SEPARATOR, dtype=np.uint8)  # UTF-8 never contains 0xFF
-    own = np.array([snippets[j]["own"] for _, j, _ in items], dtype=bool)
-    for slot, (_, j, r) in enumerate(items):
-        piece = snippets[j]["texts"][r]
-        text[starts[slot]:starts[slot] + len(piece)] = np.frombuffer(piece, dtype=np.uint8)
-    if release_texts:
+    whole = {}  # document index -> slot of the piece that is the whole document
+    for slot, item in enumerate(items):
+        text[starts[slot]:starts[slot + 1] - 1] = np.frombuffer(piece(item), dtype=np.uint8)
+        i = item[1]
+        if i >= 0 and docs[i][1] == [(0, len(data[i]))]:
+            whole[i] = slot
+    for i in whole:
+        data[i] = None  # read back from the joined buffer
+    own = np.array([i >= 0 for _, i, _ in items], dtype=bool)
+    if release:
         for snip in snippets:
             snip.pop("texts", None)
     found = find_repeated_spans([], config.min_length, max_repeats=config.top_spans,
                                 joined=JoinedDocuments(text, starts, SEPARATOR))
     ranges = found.cut_ranges(config.policy)
 
-    out: dict[int, dict] = {}
+    def item_id(slot: int) -> str:
+        i = items[slot][1]
+        return docs[i][0]["id"] if i >= 0 else snippets[-1 - i]["id"]
+
+    cuts: dict[int, list] = {}
     for slot, start, end, first in zip(ranges.doc.tolist(), ranges.start.tolist(), ranges.end.tolist(),
                                        ranges.first_doc.tolist()):
-        if not own[slot]:
-            continue
-        (_, _, piece_start), j, _ = items[slot]
-        record = out.get(j)
-        if record is None:
-            snip = snippets[j]
-            record = out[j] = {"source": snip["source"], "position": snip["position"], "starts": [], "ends": [],
-                               "kept_id": None, "largest": 0}
-        record["starts"].append(piece_start + start)
-        record["ends"].append(piece_start + end)
-        if config.policy == "keep_first" and end - start > record["largest"]:
-            record["largest"] = end - start
-            record["kept_id"] = snippets[items[first][1]]["id"]
-    results = []
-    for j, record in out.items():
-        del record["largest"]
-        results.append((snippets[j]["id"], record))
+        if own[slot]:
+            (_, _, piece_start), i, _ = items[slot]
+            cuts.setdefault(i, []).append((piece_start + start, piece_start + end, first))
 
-    stats = {"partitions_run": 1, "own_piece_bytes": int(sizes[own].sum()), "snippet_bytes": int(sizes[~own].sum()),
-             "snippet_regions": int((~own).sum()), "spans": {}}
+    kept, removed = [], []
+    stats = {"documents_partitioned": len(docs),
+             "own_piece_bytes": int(sizes[own].sum()), "snippet_bytes": int(sizes[~own].sum()),
+             "snippet_regions": int((~own).sum()), "documents_modified": 0, "bytes_cut": 0,
+             "documents_removed": 0, "spans": {}}
+    for i, (doc, _) in enumerate(docs):
+        raw = data[i] if data[i] is not None else text[starts[whole[i]]:starts[whole[i] + 1] - 1].tobytes()
+        rest = {key: value for key, value in doc.items() if key != "text"}
+        doc_cuts = cuts.get(i, [])
+        new, cut, _ = apply_cuts(raw, [(a, b) for a, b, _ in doc_cuts], config.snap_to_whitespace)
+        if cut and len(new.strip()) < config.min_doc_bytes:
+            kept_id = None
+            if config.policy == "keep_first":
+                largest = max(doc_cuts, key=lambda c: c[1] - c[0])
+                kept_id = item_id(largest[2])
+                kept_id = None if kept_id == doc["id"] else kept_id
+            removed.append(removal_record({**rest, "text_bytes": len(raw)}, STAGE, TOO_SHORT, kept_id=kept_id))
+            stats["documents_removed"] += 1
+            stats["bytes_cut"] += cut
+            continue
+        if cut:
+            stats["documents_modified"] += 1
+            stats["bytes_cut"] += cut
+        kept.append({**rest, "text": (new if cut else raw).decode("utf-8"), CUT_KEY: cut})
+
     foreign = b"\xff".join(text[starts[slot]:starts[slot + 1] - 1].tobytes() for slot in np.flatnonzero(~own))
     reps = found.repeats
     for count, length, first_doc, first_offset in zip(reps.count.tolist(), reps.length.tolist(),
@@ -772,22 +852,7 @@ def find_partition_ranges(snippets: list[dict], config: SubstringConfig, seed: i
         entry[1] += mine
         if config.report_span_text:
             entry[2] = span.decode("utf-8", errors="replace")
-    return results, stats
-
-
-def cut_document(doc: dict, ranges: dict | None, config: SubstringConfig) -> tuple[dict | None, dict | None, dict]:
-    """Apply one document's cut ranges: (kept document or None, removal row or None, stats)."""
-    if not ranges:
-        return {**doc, CUT_KEY: 0}, None, {}
-    data = doc["text"].encode("utf-8")
-    new, cut, _ = apply_cuts(data, list(zip(ranges["starts"], ranges["ends"])), config.snap_to_whitespace)
-    rest = {key: value for key, value in doc.items() if key != "text"}
-    if cut and len(new.strip()) < config.min_doc_bytes:
-        row = removal_record({**rest, "text_bytes": len(data)}, STAGE, TOO_SHORT, kept_id=ranges.get("kept_id"))
-        return None, row, {"documents_removed": 1, "bytes_cut": cut}
-    if not cut:
-        return {**doc, CUT_KEY: 0}, None, {}
-    return {**rest, "text": new.decode("utf-8"), CUT_KEY: cut}, None, {"documents_modified": 1, "bytes_cut": cut}
+    return kept, removed, stats
 
 
 # --- stats ----------------------------------------------------------------------------------
@@ -809,9 +874,22 @@ def merge_stats(parts: Iterable[dict]) -> dict:
     return out
 
 
+class LostRecords(RuntimeError):
+    """The runner lost documents or fingerprints between the stage's steps."""
+
+
 def finish_stats(acc: dict, config: SubstringConfig) -> dict:
-    """The stage's stats dict: totals and the top spans (keyed hashes, no text unless asked)."""
-    spans = sorted(acc.get("spans", {}).items(), key=lambda kv: (-kv[1][1], -kv[1][0], kv[0]))[:config.top_spans]
+    """The stage's stats dict: totals and the top spans (keyed hashes, no text unless asked).
+
+    Raises :class:`LostRecords` when the documents winnowed are not the documents
+    partitioned, or the fingerprints made not the fingerprints exchanged: a runner
+    that drops records must fail the run, not thin its cuts.
+    """
+    for made, arrived in (("documents", "documents_partitioned"), ("fingerprints", "fingerprints_exchanged")):
+        if acc.get(made, 0) != acc.get(arrived, 0):
+            raise LostRecords(f"substring stage: {acc.get(made, 0)} {made} made, {acc.get(arrived, 0)} arrived")
+    repeated = [kv for kv in acc.get("spans", {}).items() if kv[1][1] >= 2]
+    spans = sorted(repeated, key=lambda kv: (-kv[1][1], -kv[1][0], kv[0]))[:config.top_spans]
     top = []
     for digest, (length, count, text) in spans:
         row = {"span_hash": digest, "length": length, "count": count}
@@ -819,7 +897,7 @@ def finish_stats(acc: dict, config: SubstringConfig) -> dict:
             row["text"] = text
         top.append(row)
     totals = {key: acc.get(key, 0) for key in (
-        "input_bytes", "partitions", "fingerprints", "cross_partition_hashes", "own_anchors", "own_piece_bytes",
+        "documents", "input_bytes", "partitions", "fingerprints", "cross_partition_hashes", "own_anchors", "own_piece_bytes",
         "snippet_requests", "snippet_regions", "snippet_bytes", "documents_modified", "bytes_cut",
         "documents_removed")}
     return {**totals, "policy": config.policy, "min_length": config.min_length, "top_spans": top}
@@ -845,47 +923,44 @@ def substring_dedup(docs: list[dict], config: SubstringConfig = SubstringConfig(
     """Without Beam, in memory: (kept documents, removal rows, both in input order; stats).
 
     The same steps as :class:`SubstringDedup` (winnow, exchange, snippets,
-    partitions, cuts), with the same result.
+    partitions), with the same result.
     """
     if not config.enabled:
         return list(docs), [], {}
     params = winnow_params(config, seed)
-    total = sum(len(doc["text"].encode("utf-8")) for doc in docs)
-    partitions = partition_count(total, config.max_partition_bytes)
+    parts = [{"fingerprints": 0, "input_bytes": 0, "documents": len(docs)}]
     buckets: dict[int, list[dict]] = {}
-    fingerprints = 0
     for batch in _batches(docs, config.batch_bytes):
-        for bucket, record in fingerprint_batch(batch, params, config.exchange_buckets, seed):
+        size, records = fingerprint_batch(batch, params, config.exchange_buckets, seed)
+        parts[0]["input_bytes"] += size
+        for bucket, record in records:
             buckets.setdefault(bucket, []).append(record)
-            fingerprints += fingerprint_count(record)
-    parts = [{"input_bytes": total, "partitions": partitions, "fingerprints": fingerprints}]
+            parts[0]["fingerprints"] += fingerprint_count(record)
+    partitions = parts[0]["partitions"] = partition_count(parts[0]["input_bytes"], config.max_partition_bytes)
     requests: dict[tuple[str, str, int], list[tuple[bytes, bytes]]] = {}
     for bucket in sorted(buckets):
         result = snippet_requests(buckets[bucket], partitions, config.policy, params.context_keys)
-        parts.append(result.stats())
+        parts.append({**result.stats(), "fingerprints_exchanged": sum(map(fingerprint_count, buckets[bucket]))})
         for key, anchors in result.by_document().items():
             requests.setdefault(key, []).append(anchors)
+    own: dict[int, list] = {}
     shipped: dict[int, list[dict]] = {}
     for doc in docs:
+        home = partition_of(partition_hash(doc["id"], seed), partitions)
         offsets, codes = _anchor_arrays(requests.get((doc["id"], doc["source"], doc["position"]), []))
-        if len(offsets):
-            home = partition_of(partition_hash(doc["id"], seed), partitions)
-            for target, snippet in extract_snippets(doc, offsets, codes, params, home):
-                shipped.setdefault(target, []).append(snippet)
-    ranges: dict[tuple[str, str, int], dict] = {}
-    for p in sorted(shipped):
-        found, stats = find_partition_ranges(shipped[p], config, seed)
-        parts.append(stats)
-        for doc_id, record in found:
-            ranges[(doc_id, record["source"], record["position"])] = record
+        pieces, snippets = ship(doc, offsets, codes, params, home)
+        own.setdefault(home, []).append((doc, pieces))
+        for target, snippet in snippets:
+            shipped.setdefault(target, []).append(snippet)
     kept, removed = [], []
-    for doc in docs:
-        out, row, stats = cut_document(doc, ranges.get((doc["id"], doc["source"], doc["position"])), config)
+    for p in sorted(own):
+        k, r, stats = cut_partition(own[p], shipped.get(p, []), config, seed)
+        kept.extend(k)
+        removed.extend(r)
         parts.append(stats)
-        if out is not None:
-            kept.append(out)
-        if row is not None:
-            removed.append(row)
+    place = {(doc["source"], doc["position"]): i for i, doc in enumerate(docs)}
+    kept.sort(key=lambda doc: place[(doc["source"], doc["position"])])
+    removed.sort(key=lambda row: place[(row["source"], row["position"])])
     return kept, removed, finish_stats(merge_stats(parts), config)
 
 
@@ -907,11 +982,13 @@ class _Winnow(beam.DoFn):
 
     def setup(self):
         self.params = winnow_params(self.config, self.seed)
+        self.seen = beam.metrics.Metrics.counter(STAGE, "documents_winnowed")
 
     def start_bundle(self):
         self.batch, self.size = [], 0
 
     def process(self, doc):
+        self.seen.inc()
         self.batch.append(doc)
         self.size += len(doc["text"])
         if self.size >= self.config.batch_bytes:
@@ -928,9 +1005,8 @@ class _Winnow(beam.DoFn):
         if not self.batch:
             return
         batch, self.batch, self.size = self.batch, [], 0
-        records = fingerprint_batch(batch, self.params, self.config.exchange_buckets, self.seed)
-        count = sum(fingerprint_count(r) for _, r in records)
-        yield beam.pvalue.TaggedOutput(self.SIZES, (sum(len(d["text"].encode("utf-8")) for d in batch), count))
+        size, records = fingerprint_batch(batch, self.params, self.config.exchange_buckets, self.seed)
+        yield beam.pvalue.TaggedOutput(self.SIZES, (size, sum(fingerprint_count(r) for _, r in records), len(batch)))
         yield from records
 
 
@@ -949,8 +1025,9 @@ class _Requests(beam.DoFn):
 
     def process(self, keyed, partitions):
         _, records = keyed
+        records = list(records)
         result = snippet_requests(records, partitions, self.config.policy, self.context_keys)
-        self.stats.append(result.stats())
+        self.stats.append({**result.stats(), "fingerprints_exchanged": sum(map(fingerprint_count, records))})
         for key, anchors in result.by_document().items():
             self.pending.setdefault(key, []).append(anchors)
         return ()
@@ -963,60 +1040,57 @@ class _Requests(beam.DoFn):
         yield beam.pvalue.TaggedOutput(STATS, _windowed(merge_stats(self.stats)))
 
 
-class _ShipSnippets(beam.DoFn):
-    """(id, {"docs", "requests"}) -> (target partition, snippet), own pieces included."""
+class _Ship(beam.DoFn):
+    """(id, {"docs", "requests"}) -> (home partition, ("doc", (document, own pieces))) and
+    (target partition, ("snippet", snippet))."""
 
     def __init__(self, config: SubstringConfig, seed: int):
         self.config, self.seed = config, seed
 
     def setup(self):
         self.params = winnow_params(self.config, self.seed)
+        self.shipped = beam.metrics.Metrics.counter(STAGE, "documents_shipped")
 
     def process(self, keyed, partitions):
         doc_id, joined = keyed
         requests = list(joined["requests"])
-        if not requests:
-            return
         home = partition_of(partition_hash(doc_id, self.seed), partitions)
         for doc in joined["docs"]:
+            self.shipped.inc()
             offsets, codes = _anchor_arrays((r["offsets"], r["codes"]) for r in requests
-                                              if (r["source"], r["position"]) == (doc["source"], doc["position"]))
-            if len(offsets):
-                yield from extract_snippets(doc, offsets, codes, self.params, home)
+                                            if (r["source"], r["position"]) == (doc["source"], doc["position"]))
+            pieces, snippets = ship(doc, offsets, codes, self.params, home)
+            for target, snippet in snippets:
+                yield target, ("snippet", snippet)
+            yield home, ("doc", (doc, pieces))
 
 
-class _FindRanges(beam.DoFn):
-    """(partition, snippets) -> (id, cut ranges) of the documents whose pieces are here; stats tagged."""
+class _CutPartition(beam.DoFn):
+    """(partition, [("doc", (document, pieces)) | ("snippet", s)]) -> cut documents; removal rows
+    and stats tagged."""
 
     def __init__(self, config: SubstringConfig, seed: int):
         self.config, self.seed = config, seed
 
+    def setup(self):
+        self.cut = beam.metrics.Metrics.counter(STAGE, "documents_cut")
+
     def process(self, keyed):
-        _, snippets = keyed
+        _, items = keyed
+        docs, snippets = [], []
+        for kind, value in items:
+            if kind == "doc":
+                docs.append((value[0], [tuple(r) for r in value[1]]))
+            else:
+                snippets.append(value)
         # The grouped values belong to this stage: dropping each text once it is
         # copied keeps the partition within 10 bytes per byte (module doc).
-        found, stats = find_partition_ranges(list(snippets), self.config, self.seed, release_texts=True)
-        yield from found
+        kept, removed, stats = cut_partition(docs, snippets, self.config, self.seed, release=True)
+        self.cut.inc(len(docs))
+        yield from kept
+        for row in removed:
+            yield beam.pvalue.TaggedOutput(REMOVED, row)
         yield beam.pvalue.TaggedOutput(STATS, stats)
-
-
-class _CutDocuments(beam.DoFn):
-    """(id, {"docs", "ranges"}) -> cut documents; removal rows and stats tagged."""
-
-    def __init__(self, config: SubstringConfig):
-        self.config = config
-
-    def process(self, keyed):
-        _, joined = keyed
-        ranges = {(r["source"], r["position"]): r for r in joined["ranges"]}
-        for doc in joined["docs"]:
-            out, row, stats = cut_document(doc, ranges.get((doc["source"], doc["position"])), self.config)
-            if out is not None:
-                yield out
-            if row is not None:
-                yield beam.pvalue.TaggedOutput(REMOVED, row)
-            if stats:
-                yield beam.pvalue.TaggedOutput(STATS, stats)
 
 
 class _Stats(beam.CombineFn):
@@ -1064,24 +1138,18 @@ class SubstringDedup(beam.PTransform):
             | "Requests" >> beam.ParDo(_Requests(config, seed), partitions=beam.pvalue.AsSingleton(partitions))
             .with_outputs(STATS, main="requests")
         )
-        by_id = docs | "KeyById" >> beam.Map(lambda doc: (doc["id"], doc))
-        ranges = (
-            {"docs": by_id, "requests": requests.requests}
-            | "JoinRequestsById" >> beam.CoGroupByKey()
-            | "ShipSnippets" >> beam.ParDo(_ShipSnippets(config, seed), partitions=beam.pvalue.AsSingleton(partitions))
-            | "GroupByPartition" >> beam.GroupByKey()
-            | "FindRanges" >> beam.ParDo(_FindRanges(config, seed)).with_outputs(STATS, main="ranges")
-        )
         cut = (
-            {"docs": by_id, "ranges": ranges.ranges}
-            | "JoinRangesById" >> beam.CoGroupByKey()
-            | "Cut" >> beam.ParDo(_CutDocuments(config)).with_outputs(REMOVED, STATS, main="docs")
+            {"docs": docs | "KeyById" >> beam.Map(lambda doc: (doc["id"], doc)), "requests": requests.requests}
+            | "JoinRequestsById" >> beam.CoGroupByKey()
+            | "Ship" >> beam.ParDo(_Ship(config, seed), partitions=beam.pvalue.AsSingleton(partitions))
+            | "GroupByPartition" >> beam.GroupByKey()
+            | "CutPartition" >> beam.ParDo(_CutPartition(config, seed)).with_outputs(REMOVED, STATS, main="docs")
         )
         counts = [
             total | "InputBytesStat" >> beam.Map(lambda t: {"input_bytes": t}),
             partitions | "PartitionsStat" >> beam.Map(lambda p: {"partitions": p}),
-            sizes | "FingerprintsStat" >> beam.Map(lambda s: {"fingerprints": s[1]}),
-            requests[STATS], ranges[STATS], cut[STATS],
+            sizes | "FingerprintsStat" >> beam.Map(lambda s: {"fingerprints": s[1], "documents": s[2]}),
+            requests[STATS], cut[STATS],
         ]
         stats = counts | "FlattenStats" >> beam.Flatten() | "Stats" >> beam.CombineGlobally(_Stats(config))
         return {"docs": cut.docs, "removed": cut[REMOVED], "stats": stats}

@@ -20,9 +20,11 @@ from dedup.substring import (
     CUT_KEY,
     STAGE,
     TOO_SHORT,
+    LostRecords,
     SubstringConfig,
     SubstringDedup,
     apply_cuts,
+    finish_stats,
     partition_hash,
     partition_of,
     substring_dedup,
@@ -378,3 +380,19 @@ def test_disabled_stage_passes_documents_through():
     docs, _, config = beam_corpus()
     kept, removed, stats = substring_dedup(docs, dataclasses.replace(config, enabled=False))
     assert kept == docs and removed == [] and stats == {}
+
+
+def test_the_stats_refuse_a_run_that_lost_records():
+    config = SubstringConfig()
+    finish_stats({"documents": 3, "documents_partitioned": 3, "fingerprints": 9, "fingerprints_exchanged": 9}, config)
+    with pytest.raises(LostRecords):
+        finish_stats({"documents": 3, "documents_partitioned": 2}, config)
+    with pytest.raises(LostRecords):
+        finish_stats({"documents": 3, "documents_partitioned": 3, "fingerprints": 9, "fingerprints_exchanged": 8}, config)
+
+
+def test_the_suffix_arrays_see_only_pieces_and_snippets():
+    docs, _, _, config = planted_corpus(3)
+    _, _, stats = substring_dedup(docs, config)
+    assert stats["documents"] == len(docs)
+    assert stats["own_piece_bytes"] < 0.5 * stats["input_bytes"]  # the planted passages, not every word
