@@ -633,8 +633,12 @@ def snippet_requests(records: Iterable[dict], partitions: int, policy: str, cont
         wanted = (target != head_part[c]) & (head_ro[c] < sp_last[sp_idx])
         source_row = head_row[c][wanted]
     else:
+        # a class with two occurrences in the target shows its windows twice there already
+        cp_key = cls_of_cp * partitions + part[cp_first]
+        at = np.minimum(np.searchsorted(cp_key, c * partitions + target), len(cp_key) - 1)
+        there = np.where(cp_key[at] == c * partitions + target, cp_last[at] - cp_first[at] + 1, 0)
         source = np.where(target != head_part[c], head_row[c], alt_row[c])
-        wanted = source >= 0
+        wanted = (source >= 0) & (there < 2)
         source_row = source[wanted]
     result.set_requests(np.concatenate([own[0], doc[source_row]]),
                         np.concatenate([own[1], offset[source_row].astype(np.int64)]),
