@@ -773,6 +773,7 @@ def cut_partition(docs: list[tuple[dict, list[tuple[int, int]]]], snippets: list
     """
     data: list[bytes | None] = []
     items = []  # ((source, position, start), document index or -1 - snippet index, piece or region index)
+    docs = list(docs)
     for i, (doc, pieces) in enumerate(docs):
         raw = doc["text"].encode("utf-8")
         if release:

@@ -138,7 +138,8 @@ def test_config_fields_are_loader_friendly():
     for f in dataclasses.fields(SubstringConfig):
         assert hints[f.name] in (bool, int, float, str) or typing.get_origin(hints[f.name]) is typing.Literal
         assert "help" in f.metadata, f.name
-    assert dataclasses.fields(SubstringConfig)[3].metadata["unit"] == "bytes"
+    units = {f.name: f.metadata.get("unit") for f in dataclasses.fields(SubstringConfig)}
+    assert units["max_partition_bytes"] == units["batch_bytes"] == "bytes"
 
 
 # --- cross-partition detection --------------------------------------------------------------
