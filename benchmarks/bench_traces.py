@@ -42,7 +42,7 @@ def main() -> int:
     start = time.perf_counter()
     found = 0
     for d in docs:
-        _, counts, _ = scrub_traces(d["text"], d["id"], config, finder, generator)
+        _, counts, _, _ = scrub_traces(d["text"], d["id"], config, finder, generator)
         found += sum(counts.values())
     ours = time.perf_counter() - start
 

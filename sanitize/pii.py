@@ -79,6 +79,8 @@ from typing import Literal
 
 import apache_beam as beam
 
+from sanitize.sensitive import KEY as SENSITIVE
+from sanitize.sensitive import apply_edits
 from sanitize.recognizers import (
     LOWER, ORG_WORDS, SURNAME_ENDING, UPPER, build_recognizers, common_words, name_lexicon,
 )
@@ -400,6 +402,10 @@ class Scrubber:
 
     def analyze_batch(self, texts: Sequence[str]) -> list[list[Finding]]:
         """Findings per text (sorted, non-overlapping, original offsets), operators attached."""
+        return [findings for findings, _ in self._analyze(texts)]
+
+    def _analyze(self, texts: Sequence[str]) -> list[tuple[list[Finding], list[tuple[int, int, str]]]]:
+        """(findings, allow-listed spans ``(start, end, type)`` no finding overlaps) per text."""
         needs_words = self._person is not None or self.nlp is not None
         words = [lower_case_words(text) if needs_words else set() for text in texts]
         raw = [self._pattern_spans(text, lower) for text, lower in zip(texts, words)]
@@ -441,18 +447,19 @@ class Scrubber:
                     for a, b in person_parts(ent.text, words[i]):
                         yield i, (start + a, start + b, NER_SCORE, "PERSON")
 
-    def _resolve(self, text: str, spans: list) -> list[Finding]:
+    def _resolve(self, text: str, spans: list) -> tuple[list[Finding], list[tuple[int, int, str]]]:
         threshold = self.config.score_threshold
         by_type: dict[str, list] = {}
         for s, e, score, entity_type in spans:
             if score >= threshold and e > s:
                 by_type.setdefault(entity_type, []).append((s, e, score))
-        candidates = []
+        candidates, allowed = [], []
         for entity_type, items in by_type.items():
             denied = entity_type.startswith("DENY_LIST:")
             real_type = entity_type.split(":", 1)[1] if denied else entity_type
             for s, e, score in _union(items, text if real_type == "PERSON" else None):
                 if not denied and self._allowed(text[s:e], real_type):
+                    allowed.append((s, e, real_type))
                     continue
                 candidates.append((PRIORITY["DENY_LIST" if denied else real_type], score, e - s, s, e, real_type))
         candidates.sort(key=lambda c: (-c[0], -c[1], -c[2], c[3]))
@@ -461,8 +468,9 @@ class Scrubber:
             piece = taken.free_part(s, e, text)
             if piece is not None:
                 taken.add(*piece, (entity_type, score, priority == PRIORITY["DENY_LIST"]))
-        return [Finding(entity_type, s, e, round(score, 3), self.all_operators[entity_type])
-                for s, e, (entity_type, score, denied) in taken.items() if denied or entity_type in self.operators]
+        findings = [Finding(entity_type, s, e, round(score, 3), self.all_operators[entity_type])
+                    for s, e, (entity_type, score, denied) in taken.items() if denied or entity_type in self.operators]
+        return findings, _kept_allowed(allowed, findings)
 
     def _allowed(self, value: str, entity_type: str) -> bool:
         if not self.allow:
@@ -486,20 +494,31 @@ class Scrubber:
         doc_ids = [""] * len(texts) if doc_ids is None else [str(d) for d in doc_ids]
         if len(doc_ids) != len(texts):
             raise ValueError("scrub_batch needs one doc_id per text")
+        return [(text, findings) for text, findings, _ in self.scrub_documents(texts, doc_ids)]
+
+    def scrub_documents(self, texts: Sequence[str], doc_ids: Sequence[str],
+                        items: Sequence[Sequence] | None = None) -> list[tuple[str, list[Finding], list[list]]]:
+        """(new text, findings, sensitive items) per text.
+
+        ``items`` are each text's sensitive items from earlier stages
+        (``sanitize.sensitive``); the result holds those this stage did not
+        overwrite, moved to the new text, plus its own values: surrogates,
+        hash digests and the allow-listed values it left in place.
+        """
+        items = [()] * len(texts) if items is None else items
         results = []
-        for text, doc_id, findings in zip(texts, doc_ids, self.analyze_batch(texts)):
-            results.append((self.replace(text, findings, doc_id), findings))
+        for text, doc_id, (findings, allowed), before in zip(texts, doc_ids, self._analyze(texts), items):
+            edits = [(f.start, f.end, new, _ITEM_ORIGIN.get(f.operator) and (f.entity_type, _ITEM_ORIGIN[f.operator]))
+                     for f, new in zip(findings, self.replacements(text, findings, doc_id))]
+            kept = [[s, e, entity_type, "allowed"] for s, e, entity_type in allowed]
+            new_text, after = apply_edits(text, edits, sorted([*map(list, before), *kept]))
+            results.append((new_text, findings, after))
         return results
 
     def replace(self, text: str, findings: Sequence[Finding], doc_id: str = "") -> str:
         """``text`` with each finding (sorted, non-overlapping) replaced by its operator's output."""
-        parts, pos = [], 0
-        for f, new in zip(findings, self.replacements(text, findings, doc_id)):
-            parts.append(text[pos:f.start])
-            parts.append(new)
-            pos = f.end
-        parts.append(text[pos:])
-        return "".join(parts)
+        edits = [(f.start, f.end, new, None) for f, new in zip(findings, self.replacements(text, findings, doc_id))]
+        return apply_edits(text, edits)[0]
 
     def replacements(self, text: str, findings: Iterable[Finding], doc_id: str = "") -> list[str]:
         """What replaces each finding: one string per finding, in order."""
@@ -629,6 +648,22 @@ def person_parts(value: str, lower_words: set[str]) -> list[tuple[int, int]]:
     return parts
 
 
+# Operators whose output is still a value someone could memorize: sensitive items for frequency dilution.
+_ITEM_ORIGIN = {"surrogate": "surrogate", "hash": "hash"}
+
+
+def _kept_allowed(allowed: list[tuple[int, int, str]], findings: list[Finding]) -> list[tuple[int, int, str]]:
+    """Allow-listed spans that no finding (replaced span) overlaps, sorted and without overlaps among themselves."""
+    starts = [f.start for f in findings]
+    kept, end = [], -1
+    for s, e, entity_type in sorted(allowed):
+        i = bisect.bisect_left(starts, e) - 1  # the last finding starting before e
+        if s >= end and (i < 0 or findings[i].end <= s):
+            kept.append((s, e, entity_type))
+            end = e
+    return kept
+
+
 def _union(items: list[tuple[int, int, float]], text: str | None = None) -> list[tuple[int, int, float]]:
     """Overlapping spans become one; with ``text``, so do spans one space apart (parts of one name)."""
     out: list[list] = []
@@ -722,17 +757,17 @@ class _ScrubBatches(beam.DoFn):
         ids = [str(doc["id"]) for doc in batch]
         failure = None
         try:
-            results = self.scrubber.scrub_batch(texts, ids)
+            results = self.scrubber.scrub_documents(texts, ids, [doc.get(SENSITIVE, ()) for doc in batch])
         except Exception as err:  # noqa: BLE001 - a library's message may quote document text
             failure = type(err).__name__
         if failure is not None:  # raised outside the handler: no chained exception carries the text
             raise RuntimeError(f"PII scrubbing failed ({failure}) in a batch of documents {ids[:5]}")
-        for doc, (text, findings) in zip(batch, results):
+        for doc, (text, findings, items) in zip(batch, results):
             counts = Counter(f.entity_type for f in findings)
             for entity_type, n in counts.items():
                 self.counters[entity_type].inc(n)
             self.docs_counter.inc()
-            yield {**doc, "text": text, "pii_counts": dict(sorted(counts.items()))}
+            yield {**doc, "text": text, "pii_counts": dict(sorted(counts.items())), SENSITIVE: items}
 
 
 class PiiTotals(beam.CombineFn):

@@ -24,7 +24,9 @@ Contract:
   ``sanitize.surrogates``, consistent within a document: the same marker
   text of the same type gets the same value), ``remove``, ``keep`` (count
   only).
-* Each document gets ``trace_counts`` (family -> markers found); the stage's
+* Each document gets ``trace_counts`` (family -> markers found) and, for
+  frequency dilution, its surrogates as sensitive items
+  (``sanitize.sensitive``, origin ``trace``); the stage's
   stats give corpus totals per family before and after (after = markers
   still present in the output, found by scanning it again).
 * The PII stage's own ``tag`` output (``<PERSON>``) is in the catalogue, so a
@@ -47,6 +49,8 @@ from dataclasses import dataclass, field
 from typing import Callable, Literal, Optional
 
 import apache_beam as beam
+
+from sanitize.sensitive import KEY as SENSITIVE
 
 STAGE = "traces"
 
@@ -341,18 +345,22 @@ def _hour(doc_id: str, marker: str, key_digest: Callable[[str, str], str]) -> st
     return f"{int(key_digest('HOUR', doc_id + marker)[:4], 16) % 12 + 1:02d}"
 
 
-def replace_markers(text: str, markers: list[Marker], operator: str, doc_id: str, generator) -> str:
-    """``text`` with every marker replaced by ``operator``; ``generator`` is a SurrogateGenerator.
+def replace_markers(text: str, markers: list[Marker], operator: str, doc_id: str,
+                    generator) -> tuple[str, list[list]]:
+    """``text`` with every marker replaced by ``operator``, and the surrogates written as sensitive items.
 
-    A marker is dropped (``remove``, or ``surrogate`` with no inferable type)
+    ``generator`` is a SurrogateGenerator. Items are ``[start, end,
+    entity_type, "trace"]`` in the new text (``sanitize.sensitive``). A
+    marker is dropped (``remove``, or ``surrogate`` with no inferable type)
     together with a space that would otherwise be doubled or stand before
     punctuation, and with brackets it leaves empty: ``seen on ___.`` becomes
     ``seen on.``, ``ward (___) today`` becomes ``ward today``.
     """
     if operator == "keep" or not markers:
-        return text
+        return text, []
     out: list[str] = []
-    cursor = 0
+    items: list[list] = []
+    cursor, length = 0, 0
     for marker in markers:
         before = text[cursor : marker.start]
         end = marker.end
@@ -367,11 +375,15 @@ def replace_markers(text: str, markers: list[Marker], operator: str, doc_id: str
             if before.endswith(("(", "[")) and text[end : end + 1] in (")", "]"):
                 before, end = before[:-1], end + 1
             before = _without_dangling_space(before, text[end : end + 1])
+        length += len(before)
+        if replacement:
+            items.append([length, length + len(replacement), marker.entity_type, "trace"])
+        length += len(replacement)
         out.append(before)
         out.append(replacement)
         cursor = end
     out.append(text[cursor:])
-    return "".join(out)
+    return "".join(out), items
 
 
 def marker_form(text: str, marker: Marker) -> str:
@@ -382,13 +394,14 @@ def marker_form(text: str, marker: Marker) -> str:
     return re.sub(r"\d", "9", raw)
 
 
-def scrub_traces(text: str, doc_id: str, config: TracesConfig, finder: TraceFinder, generator) -> tuple[str, dict, dict]:
-    """(new text, markers found per family, markers left per family) for one document."""
+def scrub_traces(text: str, doc_id: str, config: TracesConfig, finder: TraceFinder,
+                 generator) -> tuple[str, dict, dict, list[list]]:
+    """(new text, markers found per family, markers left per family, sensitive items) for one document."""
     markers = finder.find(text)
     found = Counter(m.family for m in markers)
-    new_text = replace_markers(text, markers, config.operator, doc_id, generator)
+    new_text, items = replace_markers(text, markers, config.operator, doc_id, generator)
     left = found if config.operator == "keep" else Counter(m.family for m in finder.find(new_text))
-    return new_text, dict(found), dict(left)
+    return new_text, dict(found), dict(left), items
 
 
 # --- Beam ----------------------------------------------------------------------------------
@@ -408,9 +421,9 @@ class _Scrub(beam.DoFn):
 
     def process(self, doc):
         start = time.perf_counter()
-        text, found, left = scrub_traces(doc["text"], doc["id"], self.config, self.finder, self.generator)
+        text, found, left, items = scrub_traces(doc["text"], doc["id"], self.config, self.finder, self.generator)
         self.busy_us.inc(int((time.perf_counter() - start) * 1e6))
-        yield {**doc, "text": text, "trace_counts": found, "_traces_left": left}
+        yield {**doc, "text": text, "trace_counts": found, "_traces_left": left, SENSITIVE: items}
 
 
 class _TraceTotals(beam.CombineFn):

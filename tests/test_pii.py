@@ -181,6 +181,25 @@ def test_allow_list_keeps_values_and_domains():
     assert "bob@evil.org" not in new and "Bob Smith" not in new
 
 
+def test_sensitive_items_are_the_values_left_in_the_new_text(monkeypatch):
+    """What frequency dilution counts: surrogates, hash digests, allow-listed values; earlier items move along."""
+    monkeypatch.setenv("DEMEM_PII_HASH_KEY", "k" * 32)
+    entities = EntitiesConfig(email_address=EntityPolicy(operator="hash"), phone_number=EntityPolicy(operator="tag"))
+    config = PiiConfig(ner=False, allow_list=("ada lovelace",), entities=entities)
+    text = "«X» met Ada Lovelace, Bob Smith (bob@evil.org, 905-674-3793) and «Y»."
+    prior = [[0, 3, "PERSON", "trace"], [text.index("«Y»"), text.index("«Y»") + 3, "PERSON", "trace"],
+             [text.index("bob@"), text.index("bob@") + 3, "FIRST_NAME", "trace"]]  # overwritten by the email finding
+    [(new, findings, items)] = Scrubber(config).scrub_documents([text], ["d"], [prior])
+    seen = [(new[s:e], entity_type, origin) for s, e, entity_type, origin in items]
+    assert seen[0] == ("«X»", "PERSON", "trace") and seen[-1] == ("«Y»", "PERSON", "trace")
+    assert ("Ada Lovelace", "PERSON", "allowed") in seen
+    by_origin = {origin: (value, entity_type) for value, entity_type, origin in seen}
+    assert by_origin["surrogate"][1] == "PERSON" and "Bob" not in by_origin["surrogate"][0]
+    assert by_origin["hash"][1] == "EMAIL_ADDRESS" and len(by_origin["hash"][0]) == 16
+    assert "<PHONE_NUMBER>" in new and not any(t == "PHONE_NUMBER" for _, t, _ in seen)  # a tag is no value
+    assert len(seen) == 5 and items == sorted(items)
+
+
 def test_deny_list_always_flags(tmp_path):
     text = "The project codename Bluefinch was approved. Zorblax agrees."
     config = PiiConfig(ner=False, deny_list=("PERSON:Zorblax",))
@@ -328,11 +347,12 @@ def test_scrub_pii_transform_on_fn_api_runner():
     texts = [TEXT, "Nothing personal in this one.", "Write to j.doe@example.org or 905-674-3793."]
     config = PiiConfig(ner=False)
     expected = []
-    for doc, (new, findings) in zip(_docs(texts), Scrubber(config, seed=11).scrub_batch(texts, ["d0", "d1", "d2"])):
+    scrubbed = Scrubber(config, seed=11).scrub_documents(texts, ["d0", "d1", "d2"])
+    for doc, (new, findings, items) in zip(_docs(texts), scrubbed):
         counts = {}
         for f in findings:
             counts[f.entity_type] = counts.get(f.entity_type, 0) + 1
-        expected.append({**doc, "text": new, "pii_counts": dict(sorted(counts.items()))})
+        expected.append({**doc, "text": new, "pii_counts": dict(sorted(counts.items())), "sensitive": items})
     by_type = {}
     for doc in expected:
         for t, n in doc["pii_counts"].items():
