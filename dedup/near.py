@@ -4,10 +4,13 @@ Contract: two documents are near duplicates when the Jaccard similarity of
 their shingle sets (``dedup.minhash``: word 5-grams of case- and
 punctuation-folded text by default) is at least ``threshold``. Near
 duplicates are linked into clusters (connected components, so similarity is
-taken transitively); each cluster keeps its first document in corpus order
-(source path, then position) and every other member is removed with stage
-``near_dedup``, reason ``near_duplicate``, the ``kept_id`` and a
-``cluster_id`` (hex hash of the kept document's node key). The result does
+taken transitively); each cluster keeps its first ``max_copies`` documents
+(k, default 1) in corpus order (source path, then position) and every other
+member is removed with stage ``near_dedup``, reason ``near_duplicate``, a
+``kept_id`` naming the cluster's first document (the one kept with k = 1)
+and a ``cluster_id`` (hex hash of that first document's node key). A k
+above 1 is bounded upweighting: a cluster keeps up to k members instead of
+one; with k = 1 the output is that of plain deduplication. The result does
 not depend on worker count or arrival order.
 
 Steps, all on fingerprints (``dedup.fingerprint``) except the exact check:
@@ -30,7 +33,10 @@ worker (~60 bytes a member); the exact check builds, as a side input on every
 worker, the set of document nodes that take part in a borderline pair
 (~100 bytes each) and ships those documents' shingle-key sets (8 bytes per
 shingle); the in-memory finish of the components holds at most
-``max_in_memory_edges`` edges.
+``max_in_memory_edges`` edges. With ``max_copies`` above 1, picking a
+cluster's first k members holds at most k member names (~60 bytes each) per
+cluster on a worker (a top-k combine keyed by cluster); with k = 1 that step
+does not run.
 """
 from __future__ import annotations
 
@@ -43,6 +49,7 @@ import numpy as np
 
 from dedup.components import ComponentsConfig, ConnectedComponents, components
 from dedup.decisions import ApplyDecisions
+from dedup.exact import check_max_copies
 from dedup.fingerprint import Fingerprint, node_key, parse_node_key, signature_array
 from dedup.hashing import murmur3_128
 from dedup.lsh import bucket_pairs, band_keys, optimal_bands_rows, s_curve
@@ -116,14 +123,28 @@ def cluster_id(kept_node: str) -> str:
     return f"{h1:016x}"
 
 
-def removal_rows(labels: dict[str, str], records: dict[str, dict]) -> list[dict]:
-    """Removal rows for every clustered node that is not its cluster's first (its label)."""
-    rows = []
+def removal_row(record: dict, label: str) -> dict:
+    """The removal row of ``record``, a member of the cluster whose first node is ``label``."""
+    kept_id = parse_node_key(label)[2]
+    return removal_record(record, STAGE, "near_duplicate", kept_id, cluster_id(label))
+
+
+def first_members(labels: dict[str, str], max_copies: int = 1) -> set[str]:
+    """The first ``max_copies`` nodes of every cluster in corpus order (node-key order)."""
+    members: dict[str, list[str]] = {}
     for node, label in sorted(labels.items()):
-        if node != label:
-            kept_id = parse_node_key(label)[2]
-            rows.append(removal_record(records[node], STAGE, "near_duplicate", kept_id, cluster_id(label)))
-    return rows
+        members.setdefault(label, []).append(node)
+    return {node for nodes in members.values() for node in nodes[:max_copies]}
+
+
+def removal_rows(labels: dict[str, str], records: dict[str, dict], max_copies: int = 1) -> list[dict]:
+    """Removal rows for every clustered node that is not among its cluster's first ``max_copies``.
+
+    A cluster's label is its smallest node, so with ``max_copies=1`` that is
+    every node other than its label.
+    """
+    kept = first_members(labels, max_copies)
+    return [removal_row(records[node], label) for node, label in sorted(labels.items()) if node not in kept]
 
 
 def verified_edges(docs: list[dict], config: NearDedupConfig = NearDedupConfig()) -> list[tuple[str, str]]:
@@ -153,10 +174,16 @@ def verified_edges(docs: list[dict], config: NearDedupConfig = NearDedupConfig()
     return edges
 
 
-def near_dedup(docs: list[dict], config: NearDedupConfig = NearDedupConfig()) -> tuple[list[dict], list[dict]]:
-    """Without Beam, in memory: (kept documents in input order, removal rows)."""
+def near_dedup(
+    docs: list[dict], config: NearDedupConfig = NearDedupConfig(), max_copies: int = 1
+) -> tuple[list[dict], list[dict]]:
+    """Without Beam, in memory: (kept documents in input order, removal rows).
+
+    Each cluster keeps its first ``max_copies`` documents in corpus order.
+    """
+    check_max_copies(max_copies)
     labels = components(verified_edges(docs, config))
-    removed = removal_rows(labels, {node_key(doc): doc for doc in docs})
+    removed = removal_rows(labels, {node_key(doc): doc for doc in docs}, max_copies)
     gone = {(row["source"], row["position"]) for row in removed}
     return [doc for doc in docs if (doc["source"], doc["position"]) not in gone], removed
 
@@ -251,18 +278,40 @@ def _join_second(inputs, label: str):
     )
 
 
+_FIRST = "first"
+
+
 class _Decide(beam.DoFn):
-    """(node, {"labels", "fingerprints"}) -> kept fingerprint, or a removal decision."""
+    """(node, {"labels", "fingerprints"[, "first"]}) -> kept fingerprint, or a removal decision.
+
+    A clustered node other than its label is removed unless ``first`` (with
+    ``max_copies`` above 1: the node is among its cluster's first k) says so.
+    """
 
     def process(self, keyed):
         node, joined = keyed
         labels = list(joined["labels"])
+        among_first = bool(list(joined.get(_FIRST, ())))
         for fp in joined["fingerprints"]:
-            if labels and labels[0] != node:
-                [row] = removal_rows({node: labels[0]}, {node: fp})
-                yield beam.pvalue.TaggedOutput(DECISIONS, (fp["id"], row))
+            if labels and labels[0] != node and not among_first:
+                yield beam.pvalue.TaggedOutput(DECISIONS, (fp["id"], removal_row(fp, labels[0])))
             else:
                 yield fp
+
+
+def _first_members(labels, max_copies: int):
+    """(node, label) rows -> (node, None) for the first ``max_copies`` nodes of every cluster.
+
+    A top-k combine per cluster: a worker holds at most k member names per
+    cluster, whatever the cluster's size, and the k smallest node keys are
+    the same on any runner and worker count.
+    """
+    return (
+        labels
+        | "ByCluster" >> beam.Map(lambda node_label: (node_label[1], node_label[0]))
+        | "FirstOfCluster" >> beam.combiners.Top.SmallestPerKey(max_copies)
+        | "FirstNodes" >> beam.FlatMap(lambda cluster: ((node, None) for node in cluster[1]))
+    )
 
 
 class _ClusterSizes(beam.CombineFn):
@@ -298,12 +347,18 @@ class NearDuplicates(beam.PTransform):
     those documents. The default filters ``docs``, which makes the runner
     hold every document until the set is known; demem's pipeline passes a
     re-read of just those records from storage instead.
+
+    Each cluster keeps its first ``max_copies`` fingerprints in corpus
+    order. Above 1 this adds one combine keyed by cluster, which holds at
+    most ``max_copies`` member names (~60 bytes each) per cluster on a
+    worker; with 1 the graph is the plain-deduplication one.
     """
 
-    def __init__(self, config: NearDedupConfig = NearDedupConfig(), reread=None):
+    def __init__(self, config: NearDedupConfig = NearDedupConfig(), reread=None, max_copies: int = 1):
         super().__init__()
         self.config = config
         self.reread = reread
+        self.max_copies = check_max_copies(max_copies)
 
     def expand(self, inputs):
         config = self.config
@@ -327,8 +382,11 @@ class NearDuplicates(beam.PTransform):
         exact_edges = self._exact_check(borderline, reread)
         edges = (estimated.edges, exact_edges) | "AllEdges" >> beam.Flatten()
         labels = edges | "Clusters" >> ConnectedComponents(config.components)
+        joined = {"labels": labels, "fingerprints": fingerprints | "ByNode" >> beam.Map(lambda fp: (node_key(fp), fp))}
+        if self.max_copies > 1:
+            joined[_FIRST] = _first_members(labels, self.max_copies)
         decided = (
-            {"labels": labels, "fingerprints": fingerprints | "ByNode" >> beam.Map(lambda fp: (node_key(fp), fp))}
+            joined
             | "JoinLabels" >> beam.CoGroupByKey()
             | "Decide" >> beam.ParDo(_Decide()).with_outputs(DECISIONS, main="fingerprints")
         )
@@ -391,12 +449,14 @@ class NearDedup(beam.PTransform):
     The standalone stage for your own pipelines: fingerprint, decide, apply.
     """
 
-    def __init__(self, config: NearDedupConfig = NearDedupConfig()):
+    def __init__(self, config: NearDedupConfig = NearDedupConfig(), max_copies: int = 1):
         super().__init__()
         self.config = config
+        self.max_copies = check_max_copies(max_copies)
 
     def expand(self, docs):
         fingerprints = docs | "Fingerprint" >> beam.ParDo(Fingerprint(self.config.minhash()))
-        near = {"fingerprints": fingerprints, "docs": docs} | "NearDuplicates" >> NearDuplicates(self.config)
+        near = ({"fingerprints": fingerprints, "docs": docs}
+                | "NearDuplicates" >> NearDuplicates(self.config, max_copies=self.max_copies))
         applied = {"docs": docs, "decisions": near["decisions"]} | "Apply" >> ApplyDecisions()
         return {"docs": applied["docs"], "removed": applied["removed"], "stats": near["stats"]}

@@ -12,7 +12,7 @@ from apache_beam.testing.util import assert_that, equal_to
 from datasketch.lsh import _optimal_param
 
 from dedup.lsh import bucket_pairs, collision_probability, optimal_bands_rows, s_curve
-from dedup.near import NearDedup, NearDedupConfig, exact_jaccard, judge, near_dedup, verified_edges
+from dedup.near import NearDedup, NearDedupConfig, NearDuplicates, exact_jaccard, judge, near_dedup, verified_edges
 
 WORDS = [f"w{i}" for i in range(5000)]
 
@@ -118,3 +118,64 @@ def test_a_huge_bucket_of_identical_texts_is_one_cluster():
     kept, removed = near_dedup(docs)
     assert [d["id"] for d in kept] == ["same0000"]
     assert len({r["cluster_id"] for r in removed}) == 1
+
+
+# --- bounded upweighting: max_copies ------------------------------------------------------
+
+TWO_WORKERS = ["--direct_num_workers=2", "--direct_running_mode=multi_processing"]
+
+
+def upweight_corpus() -> list[dict]:
+    """The graded corpus plus a cluster of six light edits of one long text, fed out of corpus order.
+
+    Corpus order of the cluster: near0 (a.jsonl:4) < near1 (a.jsonl:8) < near2 (n.jsonl:0) < ...
+    """
+    rng = random.Random(11)
+    words = [rng.choice(WORDS) for _ in range(400)]
+    places = [("a.jsonl", 4), ("a.jsonl", 8), ("n.jsonl", 0), ("n.jsonl", 3), ("n.jsonl", 5), ("z.jsonl", 1)]
+    cluster = []
+    for i, (source, position) in enumerate(places):
+        edited = list(words)
+        for k in range(i % 3):  # 0-2 substituted words each: pairwise Jaccard above 0.9
+            edited[40 + 60 * k + 7 * i] = f"near{i}edit{k}"
+        cluster.append(doc(f"near{i}", " ".join(edited), position, source))
+    order = [4, 1, 5, 0, 3, 2]
+    return [cluster[order[0]], *corpus()[:30], *(cluster[i] for i in order[1:]), *corpus()[30:]]
+
+
+def test_plain_core_max_copies_keeps_the_first_k_of_a_cluster():
+    docs = upweight_corpus()
+    kept1, removed1 = near_dedup(docs)
+    kept2, removed2 = near_dedup(docs, max_copies=2)
+    cluster_rows = [r for r in removed2 if r["id"].startswith("near")]
+    assert sorted(r["id"] for r in cluster_rows) == ["near2", "near3", "near4", "near5"]
+    assert {r["kept_id"] for r in cluster_rows} == {"near0"}
+    assert all(r["stage"] == "near_dedup" and r["reason"] == "near_duplicate" for r in cluster_rows)
+    # the k=2 rows are k=1 rows (same kept_id, cluster_id), less the second member of each cluster
+    assert all(row in removed1 for row in removed2)
+    assert {"near0", "near1"} <= {d["id"] for d in kept2} and "near1" not in {d["id"] for d in kept1}
+    assert [d["id"] for d in kept2] == [d["id"] for d in docs if d["id"] not in {r["id"] for r in removed2}]
+    assert len(kept1) + len(removed1) == len(docs) and len(kept2) + len(removed2) == len(docs)
+    # the graded corpus's clusters are pairs: with k=2 nothing of it goes
+    assert not [r for r in removed2 if not r["id"].startswith("near")]
+    assert near_dedup(docs, max_copies=1) == (kept1, removed1)
+    assert near_dedup(docs, max_copies=50)[1] == []
+
+
+@pytest.mark.parametrize("beam_args", [[], TWO_WORKERS])
+def test_beam_stage_with_max_copies_equals_plain_core(beam_args):
+    docs = upweight_corpus()
+    kept, removed = near_dedup(docs, max_copies=2)
+    assert removed
+    with beam.Pipeline(runner=FnApiRunner(), options=PipelineOptions(beam_args)) as p:
+        result = p | beam.Create(docs) | NearDedup(max_copies=2)
+        assert_that(result["docs"] | "Kept" >> beam.Map(lambda d: d["id"]), equal_to([d["id"] for d in kept]),
+                    label="kept")
+        assert_that(result["removed"], equal_to(removed), label="removed")
+
+
+def test_max_copies_below_one_is_refused():
+    with pytest.raises(ValueError, match="max_copies must be >= 1"):
+        near_dedup(corpus(), max_copies=0)
+    with pytest.raises(ValueError, match="max_copies must be >= 1"):
+        NearDuplicates(max_copies=0)
