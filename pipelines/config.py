@@ -31,6 +31,7 @@ from pipelines.read import InputConfig
 from pipelines.validate import ValidationConfig
 from pipelines.write import OutputConfig
 from sanitize.canaries import CanaryConfig
+from sanitize.dilution import DilutionConfig
 from sanitize.pii import PiiConfig
 from sanitize.traces import TracesConfig
 
@@ -51,6 +52,7 @@ class Config:
     substring: SubstringConfig = field(default_factory=SubstringConfig)
     traces: TracesConfig = field(default_factory=TracesConfig)
     pii: PiiConfig = field(default_factory=PiiConfig)
+    dilution: DilutionConfig = field(default_factory=DilutionConfig)
     canaries: CanaryConfig = field(default_factory=CanaryConfig)
     output: OutputConfig = field(default_factory=OutputConfig)
 

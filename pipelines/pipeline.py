@@ -36,10 +36,13 @@ from dedup.substring import SubstringDedup
 from pipelines import report as rep
 from pipelines.config import Config
 from pipelines.html_report import write_html_report
+from pipelines.order import TrainingOrder
 from pipelines.read import ReadCorpus, RereadCorpus, expand_patterns
 from pipelines.validate import UniqueIds
 from pipelines.write import STAGING, ShardLayout, WriteShards, placement_hash
 from sanitize.canaries import ORDER_KEY, InsertCanaries, complete_manifest
+from sanitize.dilution import STAGE as DILUTION_STAGE
+from sanitize.dilution import DiluteFrequencies
 from sanitize.pii import STAGE as PII_STAGE
 from sanitize.pii import ScrubPII, surrogate_key
 from sanitize.traces import STAGE as TRACES_STAGE
@@ -134,13 +137,14 @@ def decide_documents(docs, config: Config, reread) -> tuple[list, list, dict]:
     fingerprints = docs | "Fingerprint" >> beam.ParDo(Fingerprint(near.minhash() if near.enabled else None))
     unique = fingerprints | "UniqueIds" >> UniqueIds(config.validation.quarantine_raw_bytes)
     fingerprints, decisions, names, stats = unique["fingerprints"], [unique["decisions"]], [], {}
+    max_copies = config.dilution.max_copies
     if config.exact_dedup.enabled:
-        exact = fingerprints | EXACT_STAGE >> ExactDuplicates()
+        exact = fingerprints | EXACT_STAGE >> ExactDuplicates(max_copies=max_copies)
         fingerprints, stats[EXACT_STAGE] = exact["fingerprints"], exact["stats"]
         decisions.append(exact["decisions"])
         names.append(EXACT_STAGE)
     if near.enabled:
-        result = {"fingerprints": fingerprints, "docs": docs} | NEAR_STAGE >> NearDuplicates(near, reread)
+        result = {"fingerprints": fingerprints, "docs": docs} | NEAR_STAGE >> NearDuplicates(near, reread, max_copies=max_copies)
         stats[NEAR_STAGE] = result["stats"]
         decisions.append(result["decisions"])
         names.append(NEAR_STAGE)
@@ -175,6 +179,8 @@ def build_pipeline(p: beam.Pipeline, inputs: list[str], output_dir: str, config:
         text_stages.append((TRACES_STAGE, ScrubTraces(config.traces, key)))
     if config.pii.enabled:
         text_stages.append((PII_STAGE, ScrubPII(config.pii, config.seed)))
+    if config.dilution.enabled:
+        text_stages.append((DILUTION_STAGE, DiluteFrequencies(config.dilution, key)))
     for name, stage in text_stages:
         result = docs | name >> stage
         docs = result["docs"]
@@ -184,6 +190,8 @@ def build_pipeline(p: beam.Pipeline, inputs: list[str], output_dir: str, config:
         stage_stats[name] = result["stats"]
     for name, stage_stat in stage_stats.items():
         stats[f"stage.{name}"] = stage_stat
+    ordered = docs | "TrainingOrder" >> TrainingOrder(config.dilution.order, config.seed)
+    docs, stats["ordering"] = ordered["docs"], ordered["stats"]
 
     if config.canaries.enabled:
         planted = docs | "Canaries" >> InsertCanaries(
@@ -276,8 +284,9 @@ def run(inputs: list[str], output_dir: str, config: Config, beam_args: list[str]
     FileSystems.delete([FileSystems.join(output_dir, STAGING)])
     if config.canaries.enabled:
         manifest = canary_manifest_path(output_dir, config, canary_manifest)
-        complete_manifest(manifest, output_dir)
+        frequencies = complete_manifest(manifest, output_dir)
         report["canaries"] = {**report["stages"].get("canaries", {}), "manifest": manifest,
+                              "per_canary": frequencies,
                               "warning": "the manifest is secret: never ship it with data/"}
     path = rep.write_report(output_dir, report)
     write_html_report(output_dir, report)

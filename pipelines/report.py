@@ -139,6 +139,7 @@ def build_report(stats: dict, config: dict, config_hash: str, stage_names: list[
         },
         "quarantine_by_code": stats["quarantine.by_code"],
         "stages": {key[len("stage."):]: value for key, value in sorted(stats.items()) if key.startswith("stage.")},
+        "ordering": stats["ordering"],
         "timings": {
             "wall_seconds": round(wall_seconds, 3),
             "stage_busy_seconds": busy_seconds,

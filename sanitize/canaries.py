@@ -115,7 +115,8 @@ CONTENT_TYPES = ("biography", "social_post", "forum_post", "product_review", "co
 SECRET_FORMAT_NAMES = ("random_number", "pin", "account_number", "api_key")
 
 # A document key a stage may set to place a row in training order instead of
-# the writer's hash of its id; block-placed standalone canaries set it.
+# the writer's hash of its id: the sensitive_first order sets it on every
+# document, block-placed standalone canaries on theirs.
 ORDER_KEY = "order_key"
 # The source of added canary documents; never written (source stays out of data/).
 CANARY_SOURCE = "demem:canaries"
@@ -1004,9 +1005,10 @@ class PlacementPlanner:
         self.keep = max(self.rates, default=0)
         self.order_key = order_key if config.placement == "block" else None
 
-    def ring_key(self, doc_id: str) -> int:
+    def ring_key(self, doc_id: str, order: Optional[int] = None) -> int:
+        """A document's place on the ring; ``order`` is its :data:`ORDER_KEY` when a stage set one."""
         if self.order_key is not None:
-            return self.order_key(doc_id) % _RING
+            return (self.order_key(doc_id) if order is None else order) % _RING
         return keyed_hash64(doc_id, self.seed, b"canary-host")
 
     def target(self, canary_index: int) -> int:
@@ -1015,10 +1017,10 @@ class PlacementPlanner:
     def empty(self) -> list[list]:
         return [[] for _ in self.target_values]
 
-    def add(self, acc: list[list], doc_id: str, source: str, metadata) -> list[list]:
+    def add(self, acc: list[list], doc_id: str, source: str, metadata, order: Optional[int] = None) -> list[list]:
         if not acc:
             return acc
-        x = self.ring_key(doc_id)
+        x = self.ring_key(doc_id, order)
         gap = bisect.bisect_right(self.target_values, x) - 1  # -1: before the first target, i.e. the last gap
         bucket = acc[gap]
         bucket.append(((x - self.target_values[gap]) % _RING, doc_id, source, metadata))
@@ -1325,7 +1327,7 @@ def insert_canaries(docs: Iterable[dict], config: CanaryConfig, seed: int,
     planner = PlacementPlanner(canaries, config, seed, order_key)
     acc = planner.empty()
     for doc in docs:
-        planner.add(acc, doc["id"], doc["source"], doc.get("metadata"))
+        planner.add(acc, doc["id"], doc["source"], doc.get("metadata"), doc.get(ORDER_KEY))
     slots = _slots_for(planner.finish(acc), canaries, config)
     candidates = standalone_candidates(slots, canaries, seed)
     taken = {doc["id"] for doc in docs if doc["id"] in candidates}
@@ -1366,13 +1368,32 @@ def locate_documents(output_dir: str, doc_ids: Iterable[str], collection: str = 
     return found
 
 
-def complete_manifest(manifest_path: str, output_dir: str) -> None:
-    """Fill every copy's shard file and row index from the written data shards; rewrite the manifest (0600)."""
+def complete_manifest(manifest_path: str, output_dir: str) -> list[dict]:
+    """Fill every copy's shard file and row index from the written data shards; rewrite the manifest (0600).
+
+    Returns :func:`canary_frequencies` of the manifest, for the report.
+    """
     manifest = read_manifest(manifest_path)
     wanted = {copy["document_id"] for record in manifest.canaries for copy in record["copies"]}
     locations = locate_documents(output_dir, wanted)
     records = complete_placements(manifest.records(), locations)
     write_manifest(manifest_path, records, forbidden_dir=FileSystems.join(output_dir, "data"))
+    return canary_frequencies(manifest)
+
+
+def canary_frequencies(manifest) -> list[dict]:
+    """Per canary: its manifest name, rate, copies in the output and copies per million whitespace tokens.
+
+    Names and counts only (no text, no secret, no document id), so the list
+    may go into report.json.
+    """
+    tokens = manifest.corpus["whitespace_tokens"]
+    return [
+        {"canary_id": record["canary_id"], "replication_rate": record["replication_rate"],
+         "copies": len(record["copies"]),
+         "per_million_tokens": round(len(record["copies"]) * 1e6 / tokens, 3) if tokens else None}
+        for record in manifest.canaries
+    ]
 
 
 # --- Beam -----------------------------------------------------------------------------------
@@ -1386,7 +1407,7 @@ class _Plan(beam.CombineFn):
         return self.planner.empty()
 
     def add_input(self, acc, doc):
-        return self.planner.add(acc, doc["id"], doc["source"], doc.get("metadata"))
+        return self.planner.add(acc, doc["id"], doc["source"], doc.get("metadata"), doc.get(ORDER_KEY))
 
     def merge_accumulators(self, accs):
         return self.planner.merge(accs)

@@ -385,8 +385,17 @@ def test_demem_run_builds_the_canary_corpus_that_the_audit_measures(tmp_path):
     report = run([str(source)], str(out), config).report
     assert report["accounting_ok"] and report["counts"]["canary_documents"] == 3 * 2 * (1 + 100)
     texts = pq.read_table(out / "data").column("text").to_pylist()
+    manifest = read_manifest(str(out / "canaries" / "manifest.jsonl"))
+    # report.json gives each canary's frequency: what is really in data/, per million whitespace tokens
+    tokens = sum(len(t.split()) for t in texts)
+    by_id = {f["canary_id"]: f for f in report["canaries"]["per_canary"]}
+    assert len(by_id) == len(manifest.canaries) == 12
+    for record in manifest.canaries:
+        found = sum(t.count(record["text"]) for t in texts)
+        assert by_id[record["canary_id"]]["copies"] == found == record["replication_rate"]
+        assert by_id[record["canary_id"]]["per_million_tokens"] == pytest.approx(found * 1e6 / tokens, abs=1e-3)
     model = CharNGram(order=3).fit(texts)  # "training" on what demem wrote
-    audited = audit(read_manifest(str(out / "canaries" / "manifest.jsonl")), model)
+    audited = audit(manifest, model)
     by = {(g.family, g.replication_rate): g for g in audited.groups}
     once, often = by[("all", 1)], by[("all", 100)]
     assert often.mean_exposure - once.mean_exposure >= 3.0, format_table(audited)
