@@ -19,9 +19,11 @@ Contract:
 * An item over the cap keeps its first ``cap`` occurrences in corpus order
   (source, position, then place in the document); every later occurrence is
   replaced by a fresh surrogate of its type (``sanitize.surrogates`` with
-  salt ``dilution/<attempt>``: the same value twice in one document gets the
-  same replacement; a draw that hits another over-cap item is redrawn). A
-  ``hash`` digest is replaced by a fresh digest of the same length. The
+  salt ``dilution/<run>/<attempt>``: inside one document, each run of
+  ``cap`` replaced occurrences of a value shares one replacement, so
+  coreference survives and no replacement exceeds the cap; a draw that hits
+  another over-cap item is redrawn). A ``hash`` digest is replaced by a
+  fresh digest of the same length. The
   result is the same on any number of workers and in every run.
 * Stats (report.json ``stages.dilution``): the cap, the corpus size in
   tokens, and per type, before and after: distinct items, occurrences, max
@@ -107,10 +109,15 @@ def occurrences(doc: dict, types: frozenset, generator):
             yield item_hash(generator, entity_type, text[s:e]), (entity_type, doc["source"], doc["position"], index)
 
 
-def fresh_value(generator, entity_type: str, origin: str, value: str, doc_id: str, avoid) -> str:
-    """A replacement for ``value``: a surrogate of its type (a digest for a digest) whose hash is not in ``avoid``."""
+def fresh_value(generator, entity_type: str, origin: str, value: str, doc_id: str, group: int, avoid) -> str:
+    """A replacement for ``value``: a surrogate of its type (a digest for a digest) whose hash is not in ``avoid``.
+
+    ``group`` numbers the runs of ``cap`` replaced occurrences of one value
+    in one document: a run shares its replacement (coreference survives),
+    the next run gets another, so no replacement itself exceeds the cap.
+    """
     for attempt in range(REDRAWS):
-        salt = f"dilution/{attempt}"
+        salt = f"dilution/{group}/{attempt}"
         if origin == "hash":
             new = generator.hmac_hex(entity_type, f"{doc_id}\0{value}\0{salt}", length=len(value))
         else:
@@ -120,7 +127,7 @@ def fresh_value(generator, entity_type: str, origin: str, value: str, doc_id: st
     return new
 
 
-def dilute(doc: dict, types: frozenset, cutoffs: dict, generator) -> tuple[dict, Counter]:
+def dilute(doc: dict, types: frozenset, cutoffs: dict, cap: int | None, generator) -> tuple[dict, Counter]:
     """``doc`` with each occurrence past its item's cutoff replaced; and replacements per type.
 
     ``cutoffs`` maps an over-cap item's hash to the corpus position
@@ -128,14 +135,17 @@ def dilute(doc: dict, types: frozenset, cutoffs: dict, generator) -> tuple[dict,
     """
     if not cutoffs or not doc.get(SENSITIVE):
         return doc, Counter()
-    text, edits, replaced = doc["text"], [], Counter()
+    text, edits, replaced, runs = doc["text"], [], Counter(), Counter()
     here = (doc["source"], doc["position"])
     for index, (s, e, entity_type, origin) in enumerate(doc[SENSITIVE]):
         if entity_type not in types:
             continue
-        cutoff = cutoffs.get(item_hash(generator, entity_type, text[s:e]))
+        item = item_hash(generator, entity_type, text[s:e])
+        cutoff = cutoffs.get(item)
         if cutoff is not None and (*here, index) > tuple(cutoff):
-            new = fresh_value(generator, entity_type, origin, text[s:e], doc["id"], cutoffs)
+            group = runs[item] // cap
+            runs[item] += 1
+            new = fresh_value(generator, entity_type, origin, text[s:e], doc["id"], group, cutoffs)
             edits.append((s, e, new, (entity_type, "dilution")))
             replaced[entity_type] += 1
     if not edits:
@@ -275,8 +285,8 @@ class _Tally(beam.DoFn):
 class _Dilute(_WithGenerator):
     REPLACED = "replaced"
 
-    def process(self, doc, cutoffs):
-        doc, replaced = dilute(doc, self.types, cutoffs, self.generator)
+    def process(self, doc, cutoffs, cap):
+        doc, replaced = dilute(doc, self.types, cutoffs, cap, self.generator)
         for entity_type, n in replaced.items():
             yield beam.pvalue.TaggedOutput(self.REPLACED, (entity_type, n))
         yield doc
@@ -304,7 +314,7 @@ class DiluteFrequencies(beam.PTransform):
             | "Tally" >> beam.ParDo(_Tally(), cap=beam.pvalue.AsSingleton(cap)).with_outputs(_Tally.OVER, main="counts")
         )
         diluted = docs | "Dilute" >> beam.ParDo(
-            _Dilute(types, key), cutoffs=beam.pvalue.AsDict(tallied[_Tally.OVER])
+            _Dilute(types, key), cutoffs=beam.pvalue.AsDict(tallied[_Tally.OVER]), cap=beam.pvalue.AsSingleton(cap)
         ).with_outputs(_Dilute.REPLACED, main="docs")
         after = (
             diluted["docs"]

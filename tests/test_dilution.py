@@ -182,6 +182,20 @@ def test_caps_hold_across_two_workers_and_runs_are_deterministic(tmp_path):
     assert max(Counter(v for d in two for v, _, _ in _values(d)).values()) <= cap
 
 
+def test_a_value_repeated_inside_one_document_is_capped_too(tmp_path):
+    """One long document repeats a name 300 times (a page header): runs of `cap` share a replacement."""
+    text, items = "", []
+    for page in range(300):
+        text += f"page {page} of the memo by "
+        items.append([len(text), len(text) + len(NAME), "PERSON", "surrogate"])
+        text += NAME + ".\n"
+    doc = {"id": "memo", "text": text, "source": "m.jsonl", "position": 1, "metadata": None, KEY: items}
+    [out], stats = _run_stage([doc], DilutionConfig(max_occurrences=25), tmp_path / "o.json")
+    counts = Counter(v for v, _, _ in _values(out))
+    assert counts[NAME] == 25 and max(counts.values()) == 25 and len(counts) == 1 + 11  # 275 = 11 runs of 25
+    assert stats["by_type"]["PERSON"]["after"]["over_cap"] == 0
+
+
 def test_types_not_listed_are_left_alone(tmp_path):
     out, stats = _run_stage(_stage_corpus(), DilutionConfig(max_occurrences=10, types=("PERSON",)), tmp_path / "o.json")
     assert sum(PHONE in d["text"] for d in out) == 1000 and sum(NAME in d["text"] for d in out) == 10
@@ -270,3 +284,19 @@ def test_sensitive_first_puts_every_document_with_sensitive_values_before_the_ot
     assert ids[:SENSITIVE] != sorted(ids[:SENSITIVE])  # shuffled inside the sensitive block
     sizes = _shard_sizes(tmp_path / "out")
     assert max(sizes) <= 2 * min(sizes)  # the key space is split by share, so shards stay balanced
+
+
+def test_max_copies_keeps_the_first_copies_of_a_duplicate_through_demem_run(tmp_path):
+    rng = random.Random(3)
+    repeated = f"a notice repeated across the corpus: {_words(rng, 40)}"
+    records = [{"id": f"u{i}", "text": f"unique {i}: {_words(rng, 30)}"} for i in range(30)]
+    for k in range(5):
+        records.insert(3 + 5 * k, {"id": f"copy{k}", "text": repeated})
+    source = tmp_path / "c.jsonl"
+    source.write_text("\n".join(json.dumps(r) for r in records) + "\n")
+    config = config_from_mapping({"traces": {"enabled": False}, "pii": {"enabled": False}, "substring": {"enabled": False},
+                                  "dilution": {"max_copies": 3}})
+    report = run([str(source)], str(tmp_path / "out"), config).report
+    kept = sorted(r["id"] for r in _rows_in_training_order(tmp_path / "out") if r["id"].startswith("copy"))
+    assert kept == ["copy0", "copy1", "copy2"] and report["counts"]["removed"]["exact_dedup"] == 2
+    assert report["accounting_ok"]
