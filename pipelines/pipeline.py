@@ -3,8 +3,9 @@
 Reading top to bottom, :func:`build_pipeline` is the data flow of
 ``shared/docs/DESIGN.md``: read → fingerprint → corpus-wide decisions on
 fingerprints (unique ids, exact dedup, near dedup) → apply them to the
-documents in one join → write data/, removed/, quarantine/ and the stats
-behind report.json.
+documents in one join → text stages (substring, traces, PII, frequency
+dilution) → training order → canaries → write data/, removed/, quarantine/
+and the stats behind report.json.
 
 Whole documents cross a shuffle twice: once to meet their decisions (joined
 by id) and once into their output shard. Beam moves every shuffled byte

@@ -174,6 +174,10 @@ def format_summary(report: dict, output_dir: str) -> str:
     ]
     for stage, removed in counts["removed"].items():
         lines.append(f"  removed      {removed:>12,d} docs     {size['removed_text'][stage] / 1e6:>10.2f} MB  by {stage}")
+    dilution = report["stages"].get("dilution")
+    if dilution:
+        lines.append(f"  diluted      {dilution['occurrences_replaced']:>12,d} occurrences of sensitive values over "
+                     f"the cap ({dilution['cap']}) replaced; order {report['ordering']['order']}")
     if counts.get("canary_documents"):
         lines.append(f"  canaries     {counts['canary_documents']:>12,d} docs added (counted apart; the manifest is secret)")
     lines.append(f"  quarantined  {counts['quarantined']:>12,d} records  "

@@ -15,7 +15,9 @@ key                   type     meaning
 ====================  =======  ==================================================
 
 Stages add keys of their own: ``substring_bytes_cut`` (int),
-``trace_counts`` and ``pii_counts`` (dicts name -> count). The writer keeps
+``trace_counts`` and ``pii_counts`` (dicts name -> count), ``sensitive``
+(spans of the sensitive values in the text, ``sanitize.sensitive``) and
+``order_key`` (a place in training order, ``pipelines.order``). The writer keeps
 only the columns of :data:`OUTPUT_SCHEMA` (:func:`output_row`), with counts
 as lists of ``{name, count}`` structs, which pyarrow, polars and Hugging Face
 datasets all read. ``source`` and ``position`` stay out of the output on
