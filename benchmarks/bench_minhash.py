@@ -27,28 +27,16 @@ for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_var, "1")
 
 import argparse  # noqa: E402
-import json  # noqa: E402
 import time  # noqa: E402
 
 from dedup import _minhash  # noqa: E402
 from dedup.minhash import MinHasher  # noqa: E402
 
-DEFAULT_CORPUS = os.path.expanduser("~/.cache/demem-bench/rfc-50mb.jsonl")
+from corpus import DEFAULT_CORPUS, read_texts  # noqa: E402
+
 NUM_PERM = 128
 NGRAM = 5
 BATCH = 64  # documents per kernel call, as BatchElements hands them to the stage
-
-
-def load_sample(path: str, megabytes: float) -> tuple[list[str], int]:
-    texts, size = [], 0
-    with open(path, "rb") as fh:
-        for line in fh:
-            text = json.loads(line)["text"]
-            texts.append(text)
-            size += len(text.encode("utf-8"))
-            if size >= megabytes * 1e6:
-                break
-    return texts, size
 
 
 def python_shingles(text: str) -> list[str]:
@@ -102,7 +90,7 @@ def main() -> None:
 
     if args.cpu is not None:
         os.sched_setaffinity(0, {args.cpu})
-    texts, size = load_sample(args.corpus, args.mb)
+    texts, size = read_texts(args.corpus, args.mb)
     mb = size / 1e6
     print(f"sample: {len(texts)} documents, {mb:.1f} MB of text from {args.corpus}")
     print(f"load average before: {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores")

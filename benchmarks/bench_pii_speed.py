@@ -30,25 +30,13 @@ for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):  # o
 os.environ.setdefault("TLDEXTRACT_PUBLIC_SUFFIX_LIST_URLS", "")  # stock Presidio's email check, offline
 
 import argparse  # noqa: E402
-import json  # noqa: E402
 import logging  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
 
-DEFAULT_CORPUS = os.path.expanduser("~/.cache/demem-bench/rfc-50mb.jsonl")
+from corpus import DEFAULT_CORPUS, read_texts  # noqa: E402
+
 BATCH = 64
-
-
-def load_sample(path: str, kilobytes: float) -> tuple[list[str], int]:
-    texts, size = [], 0
-    with open(path, "rb") as fh:
-        for line in fh:
-            text = json.loads(line)["text"]
-            texts.append(text)
-            size += len(text.encode("utf-8"))
-            if size >= kilobytes * 1e3:
-                break
-    return texts, size
 
 
 def cpu_seconds(fn) -> float:
@@ -91,8 +79,8 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     logging.getLogger("presidio-analyzer").setLevel(logging.ERROR)
 
-    small, small_bytes = load_sample(args.corpus, args.stock_kb)
-    large, large_bytes = load_sample(args.corpus, args.mb * 1e3)
+    small, small_bytes = read_texts(args.corpus, args.stock_kb / 1e3)
+    large, large_bytes = read_texts(args.corpus, args.mb)
     print(f"corpus {args.corpus}; model {args.model}; one thread; CPU time")
     print(f"shared sample: {len(small)} documents, {small_bytes / 1e3:.0f} KB; "
           f"large sample: {len(large)} documents, {large_bytes / 1e6:.2f} MB")

@@ -1,12 +1,15 @@
 """Decisions about whole documents, made on fingerprints and applied in one join.
 
-A decision is ``(document id, row)`` where ``row`` is either a removal row
-(``schemas.removal``: the document leaves the corpus, logged in removed/) or
-a quarantine row (``schemas.quarantine``). Rows carry ``source`` and
-``position``, which identify the one input record they are about even when
-ids repeat. Each document gets at most one decision: every decision maker
-passes on only the fingerprints it kept, so later makers never see a record
-an earlier one took out.
+A decision is ``(document id, row)`` where ``row`` is a removal row
+(``schemas.removal``: the document leaves the corpus, logged in removed/), a
+quarantine row (``schemas.quarantine``), or a copy row (:func:`copy_row`:
+the document stays, marked as a kept copy of a duplicate, which the
+substring stage then leaves whole). Rows carry ``source`` and ``position``,
+which identify the one input record they are about even when ids repeat.
+A document gets at most one removal or quarantine decision: every decision
+maker passes on only the fingerprints it kept, so later makers never see a
+record an earlier one took out; copy rows (from exact and near dedup both)
+only mark.
 
 :class:`ApplyDecisions` joins documents and decisions by id: one shuffle of
 the documents, however many stages decided. Memory: one id's documents and
@@ -20,18 +23,33 @@ REMOVED = "removed"
 QUARANTINE = "quarantine"
 
 
+# Document key of a kept copy (dedup ``max_copies`` above 1): the id of the first copy, which is kept anyway.
+COPY_OF = "copy_of"
+
+
 def is_quarantine_row(row: dict) -> bool:
     return "error_code" in row
 
 
+def copy_row(record: dict, first_id: str) -> dict:
+    """The decision that keeps ``record`` as a copy of the duplicate whose first member is ``first_id``."""
+    return {"source": record["source"], "position": record["position"], COPY_OF: first_id}
+
+
 def apply_decisions(docs: list[dict], decisions: list[dict]) -> tuple[list[dict], list[dict], list[dict]]:
     """(kept documents, removal rows, quarantine rows) for documents sharing one id."""
-    by_record = {(row["source"], row["position"]): row for row in decisions}
+    by_record = {}
+    for row in decisions:  # a removal or quarantine row outranks a copy row for the same record
+        where = (row["source"], row["position"])
+        if COPY_OF not in row or where not in by_record:
+            by_record[where] = row
     kept, removed, quarantined = [], [], []
     for doc in docs:
         row = by_record.get((doc["source"], doc["position"]))
         if row is None:
             kept.append(doc)
+        elif COPY_OF in row:
+            kept.append({**doc, COPY_OF: row[COPY_OF]})
         elif is_quarantine_row(row):
             quarantined.append(row)
         else:

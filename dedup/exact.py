@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 
 import apache_beam as beam
 
-from dedup.decisions import ApplyDecisions
+from dedup.decisions import ApplyDecisions, copy_row
 from dedup.fingerprint import Fingerprint
 from dedup.hashing import text_digest
 from schemas.document import corpus_order
@@ -85,14 +85,16 @@ class _KeepFirst(beam.DoFn):
             return
         kept, removed = split_exact_duplicates(records, self.max_copies)
         yield from kept
-        yield beam.pvalue.TaggedOutput(DECISIONS, (len(records), [(row["id"], row) for row in removed]))
+        copies = [(r["id"], copy_row(r, kept[0]["id"])) for r in kept[1:]]
+        yield beam.pvalue.TaggedOutput(DECISIONS, (len(records), [(row["id"], row) for row in removed] + copies))
 
 
 class ExactDuplicates(beam.PTransform):
-    """Fingerprints in; ``{"fingerprints": kept, "decisions": (id, removal row), "stats"}`` out.
+    """Fingerprints in; ``{"fingerprints": kept, "decisions": (id, removal or copy row), "stats"}`` out.
 
     Each group keeps its first ``max_copies`` fingerprints in corpus order;
-    all of them flow on in ``fingerprints``. ``stats`` is one dict:
+    all of them flow on in ``fingerprints``, and all but the first get a
+    copy row (``dedup.decisions.copy_row``). ``stats`` is one dict:
     ``duplicate_groups`` (texts seen more than once, whether or not a copy
     was removed) and ``largest_group`` (copies of the most repeated text).
     """

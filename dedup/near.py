@@ -48,7 +48,7 @@ import apache_beam as beam
 import numpy as np
 
 from dedup.components import ComponentsConfig, ConnectedComponents, components
-from dedup.decisions import ApplyDecisions
+from dedup.decisions import ApplyDecisions, copy_row
 from dedup.exact import check_max_copies
 from dedup.fingerprint import Fingerprint, node_key, parse_node_key, signature_array
 from dedup.hashing import murmur3_128
@@ -285,7 +285,8 @@ class _Decide(beam.DoFn):
     """(node, {"labels", "fingerprints"[, "first"]}) -> kept fingerprint, or a removal decision.
 
     A clustered node other than its label is removed unless ``first`` (with
-    ``max_copies`` above 1: the node is among its cluster's first k) says so.
+    ``max_copies`` above 1: the node is among its cluster's first k) says so;
+    then it is kept with a copy row (``dedup.decisions.copy_row``).
     """
 
     def process(self, keyed):
@@ -293,10 +294,13 @@ class _Decide(beam.DoFn):
         labels = list(joined["labels"])
         among_first = bool(list(joined.get(_FIRST, ())))
         for fp in joined["fingerprints"]:
-            if labels and labels[0] != node and not among_first:
-                yield beam.pvalue.TaggedOutput(DECISIONS, (fp["id"], removal_row(fp, labels[0])))
-            else:
+            if not labels or labels[0] == node:
                 yield fp
+            elif among_first:  # a kept copy: marked, so later stages leave it whole
+                yield fp
+                yield beam.pvalue.TaggedOutput(DECISIONS, (fp["id"], copy_row(fp, parse_node_key(labels[0])[2])))
+            else:
+                yield beam.pvalue.TaggedOutput(DECISIONS, (fp["id"], removal_row(fp, labels[0])))
 
 
 def _first_members(labels, max_copies: int):

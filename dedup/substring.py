@@ -24,6 +24,11 @@ one worker. Then, per document:
   ``too_short_after_substring_removal``, ``kept_id`` = the document holding
   the first occurrence of its largest cut, under ``keep_first``).
 
+Documents marked as kept copies of a duplicate (``dedup.decisions.COPY_OF``,
+dedup ``max_copies`` above 1) are left out: not indexed and never cut, so
+the bounded upweighting the user asked for survives. Their first copy is
+indexed like any document.
+
 How repeats that cross partitions are found
 -------------------------------------------
 Documents go to P = ceil(total text bytes / ``max_partition_bytes``)
@@ -129,6 +134,7 @@ from apache_beam.transforms.window import GlobalWindow
 from apache_beam.utils.windowed_value import WindowedValue
 
 from dedup import _winnow
+from dedup.decisions import COPY_OF
 from dedup.hashing import murmur3_128
 from dedup.suffix_array import SEPARATOR, JoinedDocuments, find_repeated_spans
 from schemas.removal import removal_record
@@ -1135,11 +1141,13 @@ class SubstringDedup(beam.PTransform):
         super().__init__()
         self.config, self.seed = config, seed
 
-    def expand(self, docs):
+    def expand(self, all_docs):
         config, seed = self.config, self.seed
         if not config.enabled:
-            return {"docs": docs, "removed": docs.pipeline | "NoRemovals" >> beam.Create([]),
-                    "stats": docs.pipeline | "NoStats" >> beam.Create([{}])}
+            return {"docs": all_docs, "removed": all_docs.pipeline | "NoRemovals" >> beam.Create([]),
+                    "stats": all_docs.pipeline | "NoStats" >> beam.Create([{}])}
+        # Kept copies of a duplicate (dedup max_copies > 1) are whole on purpose: they pass by, unindexed.
+        docs, copies = all_docs | "SplitCopies" >> beam.Partition(lambda doc, _: int(COPY_OF in doc), 2)
         winnowed = docs | "Winnow" >> beam.ParDo(_Winnow(config, seed)).with_outputs(_Winnow.SIZES, main="fingerprints")
         sizes = winnowed[_Winnow.SIZES]
         total = sizes | "TextBytes" >> beam.Map(lambda s: s[0]) | "SumBytes" >> beam.CombineGlobally(sum)
@@ -1164,4 +1172,5 @@ class SubstringDedup(beam.PTransform):
             requests[STATS], cut[STATS],
         ]
         stats = counts | "FlattenStats" >> beam.Flatten() | "Stats" >> beam.CombineGlobally(_Stats(config))
-        return {"docs": cut.docs, "removed": cut[REMOVED], "stats": stats}
+        out = (cut.docs, copies) | "WithCopies" >> beam.Flatten()
+        return {"docs": out, "removed": cut[REMOVED], "stats": stats}

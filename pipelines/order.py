@@ -6,8 +6,10 @@ the document's place in training order when shards are read in name order.
 
 * ``shuffle`` (default): the key is the seeded placement hash of the id; the
   order is a seeded shuffle that never follows source order.
-* ``sensitive_first``: documents that still carry sensitive items
-  (``sanitize.sensitive``) take the first fraction *f* of the key space,
+* ``sensitive_first``: documents that still carry sensitive items of the
+  counted types (``sanitize.sensitive``; ``dilution.types``, so a clinical
+  note's dates and ages alone do not count) take the first fraction *f* of
+  the key space,
   the others the rest, each group shuffled inside its range by the same hash
   (Hubble: sensitive data seen early in training is forgotten). *f* is the
   share of sensitive documents, so keys stay uniform and shards stay about
@@ -15,7 +17,10 @@ the document's place in training order when shards are read in name order.
   writer and the canary stage's ``block`` placement use in place of the hash.
 
 Either way the order depends only on the ids, the seed and which documents
-are sensitive, never on workers or arrival order.
+are sensitive, never on workers or arrival order. The items are dropped
+here: nothing after this step needs them. Canaries, inserted after this
+step, keep their own placement (``spread``: anywhere; ``block``: one run at
+a point of the key space): they measure exposure where they were planted.
 """
 from __future__ import annotations
 
@@ -28,8 +33,8 @@ from sanitize.sensitive import KEY as SENSITIVE
 SPACE = 2**64
 
 
-def is_sensitive(doc: dict) -> bool:
-    return bool(doc.get(SENSITIVE))
+def is_sensitive(doc: dict, types: frozenset) -> bool:
+    return any(item[2] in types for item in doc.get(SENSITIVE, ()))
 
 
 def sensitive_first_key(doc_id: str, sensitive: bool, sensitive_docs: int, docs: int, seed: int) -> int:
@@ -44,11 +49,14 @@ def sensitive_first_key(doc_id: str, sensitive: bool, sensitive_docs: int, docs:
 class _Share(beam.CombineFn):
     """Documents -> (sensitive documents, documents)."""
 
+    def __init__(self, types: frozenset):
+        self.types = types
+
     def create_accumulator(self):
         return 0, 0
 
     def add_input(self, acc, doc):
-        return acc[0] + is_sensitive(doc), acc[1] + 1
+        return acc[0] + is_sensitive(doc, self.types), acc[1] + 1
 
     def merge_accumulators(self, accs):
         accs = list(accs)
@@ -65,21 +73,25 @@ class TrainingOrder(beam.PTransform):
     documents it saw.
     """
 
-    def __init__(self, order: str, seed: int):
+    def __init__(self, order: str, seed: int, types):
         super().__init__()
-        self.order, self.seed = order, seed
+        self.order, self.seed, self.types = order, seed, frozenset(types)
 
     def expand(self, docs):
-        order, seed = self.order, self.seed
-        share = docs | "Share" >> beam.CombineGlobally(_Share())
+        order, seed, types = self.order, self.seed, self.types
+        share = docs | "Share" >> beam.CombineGlobally(_Share(types))
         stats = share | "Stats" >> beam.Map(
             lambda s: {"order": order, "sensitive_documents": s[0], "documents": s[1]})
         if order == "shuffle":
-            return {"docs": docs, "stats": stats}
+            return {"docs": docs | "DropItems" >> beam.Map(_without_items), "stats": stats}
 
         def keyed(doc, counts):
-            key = sensitive_first_key(doc["id"], is_sensitive(doc), counts[0], counts[1], seed)
-            return {**doc, ORDER_KEY: key}
+            key = sensitive_first_key(doc["id"], is_sensitive(doc, types), counts[0], counts[1], seed)
+            return {**_without_items(doc), ORDER_KEY: key}
 
         ordered = docs | "OrderKey" >> beam.Map(keyed, counts=beam.pvalue.AsSingleton(share))
         return {"docs": ordered, "stats": stats}
+
+
+def _without_items(doc: dict) -> dict:
+    return {k: v for k, v in doc.items() if k != SENSITIVE}

@@ -76,7 +76,7 @@ def canary_manifest_path(output_dir: str, config: Config, override: str | None =
 
 
 def _data_order(doc: dict, seed: int) -> int:
-    """A document's place in training order: the canary stage's order key for block copies, else the shuffle."""
+    """A document's place in training order: its order key (``sensitive_first``, block canaries), else the shuffle."""
     return doc[ORDER_KEY] if ORDER_KEY in doc else placement_hash(doc["id"], seed)
 
 
@@ -191,7 +191,7 @@ def build_pipeline(p: beam.Pipeline, inputs: list[str], output_dir: str, config:
         stage_stats[name] = result["stats"]
     for name, stage_stat in stage_stats.items():
         stats[f"stage.{name}"] = stage_stat
-    ordered = docs | "TrainingOrder" >> TrainingOrder(config.dilution.order, config.seed)
+    ordered = docs | "TrainingOrder" >> TrainingOrder(config.dilution.order, config.seed, config.dilution.types)
     docs, stats["ordering"] = ordered["docs"], ordered["stats"]
 
     if config.canaries.enabled:

@@ -11,19 +11,26 @@ Contract:
 * The items are the sensitive values the trace and PII stages wrote or left
   (``sanitize.sensitive``: surrogates, ``hash`` digests, allow-listed
   values), restricted to ``types``. Each occurrence is counted under a keyed
-  hash of (type, value) (HMAC-SHA256 with the surrogate key, 128 bits): no
-  value crosses a shuffle, a log line or the report.
+  hash of its type and normal form (:func:`normal_form`: a phone number's
+  digits, a card's or IBAN's letters and digits, other values case-folded
+  with spaces collapsed; HMAC-SHA256 with the surrogate key in its own
+  domain, 128 bits): no value crosses a shuffle, a log line or the report.
 * The cap is ``max_occurrences`` and/or ``per_million_tokens`` × the
-  stage's input size in millions of whitespace tokens (at least 1); with
+  stage's input size in millions of whitespace tokens (at least 1; the
+  stage changes few tokens, and canaries, added later, are left out); with
   both set, the smaller holds; with neither, the stage only counts.
+* ``max_copies`` (read by exact and near dedup) and ``order`` (read by
+  ``pipelines.order``) apply whether or not ``enabled`` is on.
 * An item over the cap keeps its first ``cap`` occurrences in corpus order
   (source, position, then place in the document); every later occurrence is
   replaced by a fresh surrogate of its type (``sanitize.surrogates`` with
   salt ``dilution/<run>/<attempt>``: inside one document, each run of
   ``cap`` replaced occurrences of a value shares one replacement, so
-  coreference survives and no replacement exceeds the cap; a draw that hits
-  another over-cap item is redrawn). A ``hash`` digest is replaced by a
-  fresh digest of the same length. The
+  coreference survives and no replacement exceeds the cap). A draw that
+  hits a *crowded* item, one with at least half the cap (and at least 2)
+  occurrences, is redrawn, so replacements do not push an item that is
+  under the cap over it. A ``hash`` digest is replaced by a fresh digest
+  of the same length. The
   result is the same on any number of workers and in every run.
 * Stats (report.json ``stages.dilution``): the cap, the corpus size in
   tokens, and per type, before and after: distinct items, occurrences, max
@@ -34,15 +41,18 @@ Contract:
 Scale: every occurrence (a 32-character hash plus its corpus position)
 crosses one GroupByKey; memory per item is O(cap) on runners that stream
 grouped values (Dataflow, Flink, Spark). Every worker holds, as a side
-input, the items over the cap (about 100 bytes each: at most
-occurrences / cap of them).
+input, the crowded items (about 100 bytes each: at most 2 × occurrences /
+cap of them).
 """
 from __future__ import annotations
 
 import heapq
 import math
+import re
+import time
 from collections import Counter
 from dataclasses import dataclass, field
+from fractions import Fraction
 from typing import Literal
 
 import apache_beam as beam
@@ -88,17 +98,33 @@ class DilutionConfig:
         caps = []
         if self.max_occurrences:
             caps.append(self.max_occurrences)
-        if self.per_million_tokens:
-            caps.append(max(1, math.floor(self.per_million_tokens * tokens / 1e6)))
+        if self.per_million_tokens:  # exact: 2.3 per million of 100M tokens is 230, not 229.99...
+            caps.append(max(1, math.floor(Fraction(repr(self.per_million_tokens)) * tokens / 10**6)))
         return min(caps) if caps else None
 
 
 # --- one document -----------------------------------------------------------------------------
 
 
+_DIGITS = re.compile(r"\D+")
+_NOT_ALNUM = re.compile(r"[^0-9A-Za-z]+")
+_SPACES = re.compile(r"\s+")
+
+
+def normal_form(entity_type: str, value: str) -> str:
+    """What makes two spellings of one value the same item: ``(202) 555-0143`` is ``202.555.0143``."""
+    if entity_type == "PHONE_NUMBER":
+        return _DIGITS.sub("", value)
+    if entity_type in ("CREDIT_CARD", "US_SSN", "IBAN_CODE", "ID_NUMBER"):
+        return _NOT_ALNUM.sub("", value).upper()
+    if entity_type == "SECRET":
+        return value
+    return _SPACES.sub(" ", value.strip()).casefold()
+
+
 def item_hash(generator, entity_type: str, value: str) -> str:
     """The keyed hash one value is counted under (same in every document, never reversible without the key)."""
-    return generator.hmac_hex(entity_type, value, length=HASH_HEX)
+    return generator.hmac_hex(f"dilution/{entity_type}", normal_form(entity_type, value), length=HASH_HEX)
 
 
 def occurrences(doc: dict, types: frozenset, generator):
@@ -130,8 +156,9 @@ def fresh_value(generator, entity_type: str, origin: str, value: str, doc_id: st
 def dilute(doc: dict, types: frozenset, cutoffs: dict, cap: int | None, generator) -> tuple[dict, Counter]:
     """``doc`` with each occurrence past its item's cutoff replaced; and replacements per type.
 
-    ``cutoffs`` maps an over-cap item's hash to the corpus position
-    ``(source, position, index)`` of the last occurrence it keeps.
+    ``cutoffs`` maps each crowded item's hash to the corpus position
+    ``(source, position, index)`` of the last occurrence it keeps, or to
+    None when it is under the cap (never replaced, never drawn).
     """
     if not cutoffs or not doc.get(SENSITIVE):
         return doc, Counter()
@@ -142,7 +169,7 @@ def dilute(doc: dict, types: frozenset, cutoffs: dict, cap: int | None, generato
             continue
         item = item_hash(generator, entity_type, text[s:e])
         cutoff = cutoffs.get(item)
-        if cutoff is not None and (*here, index) > tuple(cutoff):
+        if cutoff is not None and (*here, index) > tuple(cutoff):  # None: crowded but under the cap
             group = runs[item] // cap
             runs[item] += 1
             new = fresh_value(generator, entity_type, origin, text[s:e], doc["id"], group, cutoffs)
@@ -152,6 +179,11 @@ def dilute(doc: dict, types: frozenset, cutoffs: dict, cap: int | None, generato
         return doc, replaced
     new_text, items = apply_edits(text, edits, doc[SENSITIVE])
     return {**doc, "text": new_text, SENSITIVE: items}, replaced
+
+
+def crowded(count: int, cap: int | None) -> bool:
+    """Whether an item with ``count`` occurrences is one replacements must avoid: at least half the cap, and 2."""
+    return cap is not None and count >= max(2, -(-cap // 2))
 
 
 def tally(positions, cap: int | None) -> tuple[str, int, tuple | None]:
@@ -272,21 +304,27 @@ class _Occurrences(_WithGenerator):
 
 
 class _Tally(beam.DoFn):
-    OVER = "over"
+    CROWDED = "crowded"
 
     def process(self, grouped, cap):
         item, positions = grouped
         entity_type, count, cutoff = tally(positions, cap)
         yield entity_type, count
-        if cutoff is not None:
-            yield beam.pvalue.TaggedOutput(self.OVER, (item, cutoff))
+        if crowded(count, cap):
+            yield beam.pvalue.TaggedOutput(self.CROWDED, (item, cutoff))
 
 
 class _Dilute(_WithGenerator):
     REPLACED = "replaced"
 
+    def setup(self):
+        super().setup()
+        self.busy_us = beam.metrics.Metrics.counter(STAGE, "busy_us")
+
     def process(self, doc, cutoffs, cap):
+        start = time.perf_counter()
         doc, replaced = dilute(doc, self.types, cutoffs, cap, self.generator)
+        self.busy_us.inc(int((time.perf_counter() - start) * 1e6))
         for entity_type, n in replaced.items():
             yield beam.pvalue.TaggedOutput(self.REPLACED, (entity_type, n))
         yield doc
@@ -311,10 +349,10 @@ class DiluteFrequencies(beam.PTransform):
             docs
             | "Occurrences" >> beam.ParDo(_Occurrences(types, key))
             | "ByItem" >> beam.GroupByKey()
-            | "Tally" >> beam.ParDo(_Tally(), cap=beam.pvalue.AsSingleton(cap)).with_outputs(_Tally.OVER, main="counts")
+            | "Tally" >> beam.ParDo(_Tally(), cap=beam.pvalue.AsSingleton(cap)).with_outputs(_Tally.CROWDED, main="counts")
         )
         diluted = docs | "Dilute" >> beam.ParDo(
-            _Dilute(types, key), cutoffs=beam.pvalue.AsDict(tallied[_Tally.OVER]), cap=beam.pvalue.AsSingleton(cap)
+            _Dilute(types, key), cutoffs=beam.pvalue.AsDict(tallied[_Tally.CROWDED]), cap=beam.pvalue.AsSingleton(cap)
         ).with_outputs(_Dilute.REPLACED, main="docs")
         after = (
             diluted["docs"]

@@ -68,6 +68,7 @@ from __future__ import annotations
 
 import bisect
 import dataclasses
+import itertools
 import logging
 import os
 import re
@@ -459,7 +460,8 @@ class Scrubber:
             real_type = entity_type.split(":", 1)[1] if denied else entity_type
             for s, e, score in _union(items, text if real_type == "PERSON" else None):
                 if not denied and self._allowed(text[s:e], real_type):
-                    allowed.append((s, e, real_type))
+                    if real_type in self.operators:  # a value of a disabled type is no sensitive item
+                        allowed.append((s, e, real_type))
                     continue
                 candidates.append((PRIORITY["DENY_LIST" if denied else real_type], score, e - s, s, e, real_type))
         candidates.sort(key=lambda c: (-c[0], -c[1], -c[2], c[3]))
@@ -470,7 +472,7 @@ class Scrubber:
                 taken.add(*piece, (entity_type, score, priority == PRIORITY["DENY_LIST"]))
         findings = [Finding(entity_type, s, e, round(score, 3), self.all_operators[entity_type])
                     for s, e, (entity_type, score, denied) in taken.items() if denied or entity_type in self.operators]
-        return findings, _kept_allowed(allowed, findings)
+        return findings, allowed
 
     def _allowed(self, value: str, entity_type: str) -> bool:
         if not self.allow:
@@ -510,7 +512,8 @@ class Scrubber:
         for text, doc_id, (findings, allowed), before in zip(texts, doc_ids, self._analyze(texts), items):
             edits = [(f.start, f.end, new, _ITEM_ORIGIN.get(f.operator) and (f.entity_type, _ITEM_ORIGIN[f.operator]))
                      for f, new in zip(findings, self.replacements(text, findings, doc_id))]
-            kept = [[s, e, entity_type, "allowed"] for s, e, entity_type in allowed]
+            taken = sorted([*((f.start, f.end) for f in findings), *((s, e) for s, e, _, _ in before)])
+            kept = [[s, e, entity_type, "allowed"] for s, e, entity_type in _kept_allowed(allowed, taken)]
             new_text, after = apply_edits(text, edits, sorted([*map(list, before), *kept]))
             results.append((new_text, findings, after))
         return results
@@ -652,13 +655,15 @@ def person_parts(value: str, lower_words: set[str]) -> list[tuple[int, int]]:
 _ITEM_ORIGIN = {"surrogate": "surrogate", "hash": "hash"}
 
 
-def _kept_allowed(allowed: list[tuple[int, int, str]], findings: list[Finding]) -> list[tuple[int, int, str]]:
-    """Allow-listed spans that no finding (replaced span) overlaps, sorted and without overlaps among themselves."""
-    starts = [f.start for f in findings]
+def _kept_allowed(allowed: list[tuple[int, int, str]], taken: list[tuple[int, int]]) -> list[tuple[int, int, str]]:
+    """Allow-listed spans that overlap no ``taken`` span (findings and earlier items, sorted; these may overlap
+    one another), sorted and without overlaps among themselves."""
+    starts = [s for s, _ in taken]
+    reach = list(itertools.accumulate((e for _, e in taken), max))  # furthest end among the first i+1 spans
     kept, end = [], -1
     for s, e, entity_type in sorted(allowed):
-        i = bisect.bisect_left(starts, e) - 1  # the last finding starting before e
-        if s >= end and (i < 0 or findings[i].end <= s):
+        i = bisect.bisect_left(starts, e) - 1  # the last taken span starting before e
+        if s >= end and (i < 0 or reach[i] <= s):
             kept.append((s, e, entity_type))
             end = e
     return kept

@@ -24,7 +24,6 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 
 KEY = "sensitive"
-ORIGINS = ("surrogate", "hash", "allowed", "trace", "dilution")
 
 
 def apply_edits(text: str, edits: Sequence[tuple[int, int, str, tuple | None]],
@@ -34,11 +33,14 @@ def apply_edits(text: str, edits: Sequence[tuple[int, int, str, tuple | None]],
     ``edits`` are ``(start, end, replacement, item)`` sorted and not
     overlapping, offsets into ``text``; ``item`` is ``(entity_type, origin)``
     for a replacement that is itself a sensitive value, else None. Existing
-    ``items`` that overlap an edit are dropped (their value was rewritten);
-    the others move with the text around them.
+    ``items`` (not overlapping one another) that overlap an edit are dropped
+    (their value was rewritten); the others move with the text around them.
+    Overlapping or unsorted input is a ValueError naming offsets only.
     """
-    parts, new_items, pos, shift = [], [], 0, 0
     old = sorted(items)
+    _check_disjoint([(s, e) for s, e, *_ in old], "items")
+    _check_disjoint([(s, e) for s, e, *_ in edits], "edits")
+    parts, new_items, pos, shift = [], [], 0, 0
     i = 0
     for start, end, replacement, item in edits:
         while i < len(old) and old[i][0] < start:
@@ -61,6 +63,7 @@ def apply_edits(text: str, edits: Sequence[tuple[int, int, str, tuple | None]],
     return "".join(parts), new_items
 
 
-def values(text: str, items: Iterable[Sequence]) -> list[tuple[str, str, str]]:
-    """``(entity_type, origin, value)`` of each item, in text order."""
-    return [(entity_type, origin, text[s:e]) for s, e, entity_type, origin in items]
+def _check_disjoint(spans: list[tuple[int, int]], what: str) -> None:
+    for (s1, e1), (s2, e2) in zip(spans, spans[1:]):
+        if s2 < e1 or s2 < s1:
+            raise ValueError(f"sensitive {what} overlap or are unsorted: [{s1}, {e1}) then [{s2}, {e2})")

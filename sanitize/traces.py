@@ -51,6 +51,7 @@ from typing import Callable, Literal, Optional
 import apache_beam as beam
 
 from sanitize.sensitive import KEY as SENSITIVE
+from sanitize.surrogates import canonical_entity_type
 
 STAGE = "traces"
 
@@ -350,7 +351,8 @@ def replace_markers(text: str, markers: list[Marker], operator: str, doc_id: str
     """``text`` with every marker replaced by ``operator``, and the surrogates written as sensitive items.
 
     ``generator`` is a SurrogateGenerator. Items are ``[start, end,
-    entity_type, "trace"]`` in the new text (``sanitize.sensitive``). A
+    entity_type, "trace"]`` in the new text (``sanitize.sensitive``), the
+    type under its canonical name (``US_PASSPORT`` counts as ``ID_NUMBER``). A
     marker is dropped (``remove``, or ``surrogate`` with no inferable type)
     together with a space that would otherwise be doubled or stand before
     punctuation, and with brackets it leaves empty: ``seen on ___.`` becomes
@@ -377,7 +379,8 @@ def replace_markers(text: str, markers: list[Marker], operator: str, doc_id: str
             before = _without_dangling_space(before, text[end : end + 1])
         length += len(before)
         if replacement:
-            items.append([length, length + len(replacement), marker.entity_type, "trace"])
+            entity_type = marker.entity_type if marker.entity_type == "HOUR" else canonical_entity_type(marker.entity_type)
+            items.append([length, length + len(replacement), entity_type, "trace"])
         length += len(replacement)
         out.append(before)
         out.append(replacement)

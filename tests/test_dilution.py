@@ -20,9 +20,9 @@ from hypothesis import strategies as st
 from pipelines.config import config_from_mapping
 from pipelines.order import sensitive_first_key
 from pipelines.pipeline import run
-from sanitize.dilution import DiluteFrequencies, DilutionConfig, summary, tally
+from sanitize.dilution import DiluteFrequencies, DilutionConfig, crowded, fresh_value, item_hash, summary, tally
 from sanitize.sensitive import KEY
-from sanitize.surrogates import SurrogateKey, _name_pools
+from sanitize.surrogates import SurrogateGenerator, SurrogateKey, _name_pools
 
 TWO_WORKERS = ["--direct_num_workers=2", "--direct_running_mode=multi_processing"]
 PHONE = "+1 202-555-0143"  # a fictional number (555-01xx) that is still a valid NANP number
@@ -73,6 +73,17 @@ def test_tally_cutoff_is_the_cap_th_first_occurrence(positions, cap):
     entity_type, count, cutoff = tally([("PERSON", *p) for p in positions], cap)
     assert entity_type == "PERSON" and count == len(positions)
     assert cutoff == (sorted(positions)[cap - 1] if len(positions) > cap else None)
+
+
+def test_replacements_avoid_crowded_values():
+    """A value with half the cap or more is never drawn: replacements cannot push it over the cap."""
+    assert crowded(50, 100) and not crowded(49, 100) and crowded(2, 1) and not crowded(1, 1) and not crowded(9, None)
+    generator = SurrogateGenerator(_key())
+    first = fresh_value(generator, "PERSON", "surrogate", NAME, "d1", 0, avoid=set())
+    second = fresh_value(generator, "PERSON", "surrogate", NAME, "d1", 0, avoid={item_hash(generator, "PERSON", first)})
+    assert first != second and NAME not in (first, second)
+    digest = fresh_value(generator, "EMAIL_ADDRESS", "hash", "0123456789abcdef", "d1", 0, avoid=set())
+    assert re.fullmatch(r"[0-9a-f]{16}", digest) and digest != "0123456789abcdef"
 
 
 def test_sensitive_first_keys_split_the_key_space_by_the_sensitive_share():
@@ -292,11 +303,38 @@ def test_max_copies_keeps_the_first_copies_of_a_duplicate_through_demem_run(tmp_
     records = [{"id": f"u{i}", "text": f"unique {i}: {_words(rng, 30)}"} for i in range(30)]
     for k in range(5):
         records.insert(3 + 5 * k, {"id": f"copy{k}", "text": repeated})
+    words = _words(rng, 120).split()
+    variants = []
+    for k in range(4):  # near duplicates: one word differs
+        edited = words[:60] + [f"edit{k}"] + words[61:]
+        variants.append(" ".join(edited))
+        records.insert(2 + 6 * k, {"id": f"near{k}", "text": variants[-1]})
     source = tmp_path / "c.jsonl"
     source.write_text("\n".join(json.dumps(r) for r in records) + "\n")
-    config = config_from_mapping({"traces": {"enabled": False}, "pii": {"enabled": False}, "substring": {"enabled": False},
-                                  "dilution": {"max_copies": 3}})
+    config = config_from_mapping({"traces": {"enabled": False}, "pii": {"enabled": False},
+                                  "dilution": {"max_copies": 3}})  # substring removal on: copies stay whole
     report = run([str(source)], str(tmp_path / "out"), config).report
-    kept = sorted(r["id"] for r in _rows_in_training_order(tmp_path / "out") if r["id"].startswith("copy"))
-    assert kept == ["copy0", "copy1", "copy2"] and report["counts"]["removed"]["exact_dedup"] == 2
+    rows = _rows_in_training_order(tmp_path / "out")
+    kept = sorted((r["id"], r["text"]) for r in rows if r["id"].startswith("copy"))
+    assert kept == [("copy0", repeated), ("copy1", repeated), ("copy2", repeated)]
+    near = sorted((r["id"], r["text"]) for r in rows if r["id"].startswith("near"))
+    assert near == [(f"near{k}", variants[k]) for k in range(3)]
+    assert report["counts"]["removed"] == {"exact_dedup": 2, "near_dedup": 1, "substring": 0}
     assert report["accounting_ok"]
+
+
+def test_trace_surrogates_are_counted_without_the_pii_stage_and_an_empty_corpus_reports_nothing(tmp_path):
+    source = tmp_path / "notes.jsonl"
+    source.write_text("\n".join(json.dumps({"id": f"n{i}", "text": f"note {i}: seen by <PERSON> about the "
+                                                                 f"{_words(random.Random(i), 8)}."})
+                                 for i in range(50)) + "\n")
+    config = config_from_mapping({"pii": {"enabled": False}, "dilution": {"order": "sensitive_first"}})
+    report = run([str(source)], str(tmp_path / "out"), config).report
+    person = report["stages"]["dilution"]["by_type"]["PERSON"]
+    assert person["before"]["occurrences"] == 50 and person["before"]["max"] == 1  # one surrogate per document
+    assert report["ordering"]["sensitive_documents"] == 50
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text('{"id": "x", "text": ""}\n')
+    report = run([str(empty)], str(tmp_path / "empty-out"), config).report
+    assert report["accounting_ok"] and report["counts"]["output"] == 0
+    assert report["stages"]["dilution"]["by_type"] == {} and report["ordering"]["documents"] == 0

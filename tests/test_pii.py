@@ -200,6 +200,18 @@ def test_sensitive_items_are_the_values_left_in_the_new_text(monkeypatch):
     assert len(seen) == 5 and items == sorted(items)
 
 
+def test_an_allowed_value_is_one_item_even_where_an_earlier_stage_wrote_it():
+    """A trace surrogate that the allow list also matches is counted once, not twice."""
+    config = PiiConfig(ner=False, allow_list=("example.org", "https://www.ietf.org"))
+    text = "Mail ann@example.org or see https://www.ietf.org/rfc/rfc2119.txt today."
+    trace = [[5, 20, "EMAIL_ADDRESS", "trace"]]
+    [(new, _, items)] = Scrubber(config).scrub_documents([text], ["d"], [trace])
+    assert new == text and items == trace  # and the URL type is disabled: its allowed values are no items
+    partial = [[5, 8, "FIRST_NAME", "trace"]]
+    [(_, _, items)] = Scrubber(config).scrub_documents([text], ["d"], [partial])
+    assert items == partial
+
+
 def test_deny_list_always_flags(tmp_path):
     text = "The project codename Bluefinch was approved. Zorblax agrees."
     config = PiiConfig(ner=False, deny_list=("PERSON:Zorblax",))

@@ -1,6 +1,7 @@
 """Sensitive items follow the text through every rewrite (sanitize.sensitive.apply_edits)."""
 from __future__ import annotations
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -52,3 +53,10 @@ def test_an_item_cut_by_an_edit_is_dropped_and_later_ones_move():
     new_text, new_items = apply_edits(text, [(4, 7, "Kowalczyk", None)], items)
     assert new_text == "Ann Kowalczyk and Bo Chan met"
     assert [new_text[s:e] for s, e, _, _ in new_items] == ["Bo Chan"]
+
+
+def test_overlapping_items_or_edits_are_refused_with_offsets_only():
+    with pytest.raises(ValueError, match=r"items overlap or are unsorted: \[0, 7\) then \[4, 9\)"):
+        apply_edits("Ann Lee Smith", [], [[0, 7, "PERSON", "trace"], [4, 9, "PERSON", "allowed"]])
+    with pytest.raises(ValueError, match="edits overlap"):
+        apply_edits("Ann Lee Smith", [(0, 7, "x", None), (4, 9, "y", None)])
