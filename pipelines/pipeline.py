@@ -7,11 +7,14 @@ documents in one join → text stages (substring, traces, PII, frequency
 dilution) → training order → canaries → write data/, removed/, quarantine/
 and the stats behind report.json.
 
-Whole documents cross a shuffle twice: once to meet their decisions (joined
-by id) and once into their output shard. Beam moves every shuffled byte
-through its coder (on FnApiRunner about 70 MB/s per pass, measured on the
-RFC corpus), so every corpus-wide decision is made on fingerprints of
-~1 KiB (``dedup.fingerprint``) and text stays where it is.
+Whole documents cross a shuffle to meet their decisions (joined by id),
+twice inside the substring stage (joined with their requests by id, then
+pieces grouped by partition) and once into their output shard. Beam moves
+every shuffled byte through its coder (on FnApiRunner about 70 MB/s per
+pass, measured on the RFC corpus), so every other corpus-wide decision is
+made on small records: fingerprints of ~1 KiB (``dedup.fingerprint``),
+sensitive-value occurrences (``sanitize.dilution``), counts broadcast as
+side inputs; text stays where it is.
 """
 from __future__ import annotations
 
