@@ -56,6 +56,12 @@ ctypedef fused sym_t:
     int32_t
     int64_t
 
+# The symbol types the Python entry points accept (sym_t adds the index types
+# for the reduced strings of the SA-IS recursion).
+ctypedef fused text_t:
+    uint8_t
+    uint16_t
+
 # How far ahead (in SA slots) the scans prefetch the text they will read:
 # a slot costs a few ns, so 32 slots cover one DRAM miss; 8 to 64 measured
 # the same on 50 MB of text.
@@ -584,61 +590,29 @@ cdef void _lcp_phase(int phase, const sym_t* T, idx_t n, const idx_t* SA, idx_t*
             LCP[r] = _extend(T, p, j, lb, lim, sep)
 
 
-cdef class _LcpJob:
-    """Raw pointers to one LCP computation's arrays, so threads can run its phases."""
+def _lcp_run(int phase, const text_t[::1] T, const idx_t[::1] SA, idx_t[::1] LCP, idx_t[::1] PS,
+             int64_t q, int64_t sep, int64_t start, int64_t stop):
+    """Run one phase of `_lcp_phase` over [start, stop) without the GIL, so threads can share it.
 
-    cdef object arrays  # keeps the buffers alive
-    cdef const void* text
-    cdef const void* sa
-    cdef void* lcp
-    cdef void* samples
-    cdef bint wide, big
-    cdef int64_t n, q, sep
+    Cython picks the specialization from the buffers' dtypes (SA, LCP and PS
+    share one); the caller has checked them and that the text is not empty.
+    """
+    with nogil:
+        _lcp_phase(phase, &T[0], <idx_t>T.shape[0], &SA[0], &LCP[0], &PS[0], <idx_t>q, sep,
+                   <idx_t>start, <idx_t>stop)
 
-    def __cinit__(self, text, sa, lcp, samples, int64_t sep, int64_t q):
-        cdef const uint8_t[::1] t8
-        cdef const uint16_t[::1] t16
-        cdef const int32_t[::1] sa32
-        cdef const int64_t[::1] sa64
-        cdef int32_t[::1] l32
-        cdef int64_t[::1] l64
-        cdef int32_t[::1] s32
-        cdef int64_t[::1] s64
-        self.arrays = (text, sa, lcp, samples)
-        self.n, self.q, self.sep = text.shape[0], q, sep
-        self.wide = text.dtype == np.uint16
-        self.big = sa.dtype == np.int64
-        if self.wide:
-            t16 = text
-            self.text = &t16[0]
-        else:
-            t8 = text
-            self.text = &t8[0]
-        if self.big:
-            sa64, l64, s64 = sa, lcp, samples
-            self.sa, self.lcp, self.samples = &sa64[0], &l64[0], &s64[0]
-        else:
-            sa32, l32, s32 = sa, lcp, samples
-            self.sa, self.lcp, self.samples = &sa32[0], &l32[0], &s32[0]
 
-    def run(self, int phase, int64_t start, int64_t stop):
-        with nogil:
-            if self.big and self.wide:
-                _lcp_phase(phase, <const uint16_t*>self.text, <int64_t>self.n, <const int64_t*>self.sa,
-                           <int64_t*>self.lcp, <int64_t*>self.samples, <int64_t>self.q, self.sep,
-                           <int64_t>start, <int64_t>stop)
-            elif self.big:
-                _lcp_phase(phase, <const uint8_t*>self.text, <int64_t>self.n, <const int64_t*>self.sa,
-                           <int64_t*>self.lcp, <int64_t*>self.samples, <int64_t>self.q, self.sep,
-                           <int64_t>start, <int64_t>stop)
-            elif self.wide:
-                _lcp_phase(phase, <const uint16_t*>self.text, <int32_t>self.n, <const int32_t*>self.sa,
-                           <int32_t*>self.lcp, <int32_t*>self.samples, <int32_t>self.q, self.sep,
-                           <int32_t>start, <int32_t>stop)
-            else:
-                _lcp_phase(phase, <const uint8_t*>self.text, <int32_t>self.n, <const int32_t*>self.sa,
-                           <int32_t*>self.lcp, <int32_t*>self.samples, <int32_t>self.q, self.sep,
-                           <int32_t>start, <int32_t>stop)
+def _check_vectors(*arrays):
+    """Raise what converting to a 1-D C-contiguous memoryview would.
+
+    The fused helpers convert only after dispatch, which reports a 2-D array
+    as an ambiguous call; the entry points check here, where they converted.
+    """
+    for a in arrays:
+        if a.ndim != 1:
+            raise ValueError(f"Buffer has wrong number of dimensions (expected 1, got {a.ndim})")
+        if not a.flags.c_contiguous:
+            raise ValueError("ndarray is not C-contiguous")
 
 
 def _split(start, stop, parts):
@@ -658,43 +632,27 @@ def _alphabet_size(text) -> int:
     return int(text.max()) + 1
 
 
+def _build(const text_t[::1] T, idx_t[::1] SA, int64_t k):
+    """SA-IS of a non-empty text into SA (its dtype picks the index width); 0 or -1 (malloc)."""
+    cdef int rc
+    with nogil:
+        rc = _sais(&T[0], &SA[0], <idx_t>0, <idx_t>T.shape[0], <idx_t>k)
+    return rc
+
+
 def suffix_array(text, bint use_64bit=False):
     """SA of a C-contiguous uint8 or uint16 numpy array; int32 or int64 result."""
     cdef Py_ssize_t n = text.shape[0]
-    cdef int rc = 0
     cdef int64_t k = _alphabet_size(text)
-    cdef const uint8_t[::1] t8
-    cdef const uint16_t[::1] t16
-    cdef int32_t[::1] sa32
-    cdef int64_t[::1] sa64
     if not use_64bit and n > 2**31 - 2:
         use_64bit = True
     result = np.empty(n, dtype=np.int64 if use_64bit else np.int32)
     if n == 0:
         return result
-    if text.dtype == np.uint8:
-        t8 = text
-        if use_64bit:
-            sa64 = result
-            with nogil:
-                rc = _sais(&t8[0], &sa64[0], <int64_t>0, <int64_t>n, k)
-        else:
-            sa32 = result
-            with nogil:
-                rc = _sais(&t8[0], &sa32[0], <int32_t>0, <int32_t>n, <int32_t>k)
-    elif text.dtype == np.uint16:
-        t16 = text
-        if use_64bit:
-            sa64 = result
-            with nogil:
-                rc = _sais(&t16[0], &sa64[0], <int64_t>0, <int64_t>n, k)
-        else:
-            sa32 = result
-            with nogil:
-                rc = _sais(&t16[0], &sa32[0], <int32_t>0, <int32_t>n, <int32_t>k)
-    else:
+    if text.dtype != np.uint8 and text.dtype != np.uint16:
         raise TypeError(f"text must be uint8 or uint16, not {text.dtype}")
-    if rc != 0:
+    _check_vectors(text)
+    if _build(text, result, k) != 0:
         raise MemoryError("suffix array construction could not allocate its buckets")
     return result
 
@@ -720,13 +678,17 @@ def lcp_array(text, sa, int64_t separator=-1, Py_ssize_t sampling=16, int thread
         return result
     ns = (n - 1) // sampling + 1
     samples = np.empty(ns + 1, dtype=sa.dtype)  # the samples and a sentinel
-    job = _LcpJob(text, sa, result, samples, separator, sampling)
+    _check_vectors(text, sa)
     result[0] = 0
+
+    def run(phase, start, stop):
+        _lcp_run(phase, text, sa, result, samples, sampling, separator, start, stop)
+
     if threads <= 1:
-        job.run(1, 0, n)
-        job.run(2, 0, ns)
+        run(1, 0, n)
+        run(2, 0, ns)
         samples[ns] = n
-        job.run(3, 1, n)
+        run(3, 1, n)
         return result
     from concurrent.futures import ThreadPoolExecutor
 
@@ -735,7 +697,7 @@ def lcp_array(text, sa, int64_t separator=-1, Py_ssize_t sampling=16, int thread
             if phase == 3:
                 samples[ns] = n
             ranges = _split(start, stop, threads)
-            list(pool.map(job.run, [phase] * len(ranges), [a for a, _ in ranges], [b for _, b in ranges]))
+            list(pool.map(run, [phase] * len(ranges), [a for a, _ in ranges], [b for _, b in ranges]))
     return result
 
 
@@ -1067,72 +1029,25 @@ cdef int _scan(const sym_t* T, const idx_t* SA, const idx_t* LCP, int64_t n, int
     return 0
 
 
-def scan_repeats(text, sa, lcp, int64_t min_length, int64_t separator, int64_t max_repeats,
-                 int64_t max_period=0):
-    """Runs of repeated min_length-grams (all / non-first) and the top maximal repeats.
-
-    Maximal repeats with a period of at most ``max_period`` (<= 64) symbols
-    are left out of the table (0 keeps them all).
-
-    Returns a dict of int64 arrays: s_start, s_end, s_first (remove_all),
-    p_start, p_end, p_first (keep_first), and rep_count, rep_length, rep_first.
-    """
-    cdef int64_t n = text.shape[0]
+def _scan_all(const text_t[::1] T, const idx_t[::1] SA, const idx_t[::1] LCP, int64_t L, int64_t sep,
+              int64_t limit, int64_t max_period):
+    """`_scan` without the GIL for `scan_repeats` (arguments checked there); the dict of arrays."""
+    cdef int64_t n = T.shape[0]
     cdef int64_t nwords = (n + 64) // 64 + 1
-    cdef const uint8_t[::1] t8
-    cdef const uint16_t[::1] t16
-    cdef const int32_t[::1] sa32
-    cdef const int32_t[::1] lcp32
-    cdef const int64_t[::1] sa64
-    cdef const int64_t[::1] lcp64
     cdef I64Vec vs[6]
     cdef Repeat* heap = NULL
     cdef int64_t heap_size = 0
     cdef int rc = 0
-    cdef int kind
     cdef int64_t i
-    if min_length < 1:
-        raise ValueError("min_length must be >= 1")
-    if not 0 <= max_period <= MAX_PERIOD:
-        raise ValueError(f"max_period must be in [0, {MAX_PERIOD}]")
-    if sa.shape[0] != n or lcp.shape[0] != n or sa.dtype != lcp.dtype:
-        raise ValueError("text, sa and lcp must have one length and sa/lcp one dtype")
     S_arr = np.zeros(nwords, dtype=np.uint64)
     P_arr = np.zeros(nwords, dtype=np.uint64)
     cdef uint64_t[::1] S = S_arr
     cdef uint64_t[::1] P = P_arr
     memset(vs, 0, sizeof(vs))
-    if text.dtype == np.uint8:
-        t8 = text
-        kind = 0
-    elif text.dtype == np.uint16:
-        t16 = text
-        kind = 2
-    else:
-        raise TypeError(f"text must be uint8 or uint16, not {text.dtype}")
-    if sa.dtype == np.int32:
-        sa32 = sa
-        lcp32 = lcp
-    elif sa.dtype == np.int64:
-        sa64 = sa
-        lcp64 = lcp
-        kind += 1
-    else:
-        raise TypeError(f"sa must be int32 or int64, not {sa.dtype}")
     if n > 0:
         with nogil:
-            if kind == 0:
-                rc = _scan(&t8[0], &sa32[0], &lcp32[0], n, min_length, separator, &S[0], &P[0], nwords,
-                           &vs[0], &vs[1], &vs[2], &vs[3], &vs[4], &vs[5], &heap, &heap_size, max_repeats, max_period)
-            elif kind == 1:
-                rc = _scan(&t8[0], &sa64[0], &lcp64[0], n, min_length, separator, &S[0], &P[0], nwords,
-                           &vs[0], &vs[1], &vs[2], &vs[3], &vs[4], &vs[5], &heap, &heap_size, max_repeats, max_period)
-            elif kind == 2:
-                rc = _scan(&t16[0], &sa32[0], &lcp32[0], n, min_length, separator, &S[0], &P[0], nwords,
-                           &vs[0], &vs[1], &vs[2], &vs[3], &vs[4], &vs[5], &heap, &heap_size, max_repeats, max_period)
-            else:
-                rc = _scan(&t16[0], &sa64[0], &lcp64[0], n, min_length, separator, &S[0], &P[0], nwords,
-                           &vs[0], &vs[1], &vs[2], &vs[3], &vs[4], &vs[5], &heap, &heap_size, max_repeats, max_period)
+            rc = _scan(&T[0], &SA[0], &LCP[0], n, L, sep, &S[0], &P[0], nwords,
+                       &vs[0], &vs[1], &vs[2], &vs[3], &vs[4], &vs[5], &heap, &heap_size, limit, max_period)
     names = ("s_start", "s_end", "s_first", "p_start", "p_end", "p_first")
     out = {name: _vec_to_array(&vs[i]) for i, name in enumerate(names)}
     rep = np.empty((heap_size, 3), dtype=np.int64)
@@ -1148,3 +1063,29 @@ def scan_repeats(text, sa, lcp, int64_t min_length, int64_t separator, int64_t m
     out["rep_length"] = rep[:, 1].copy()
     out["rep_first"] = rep[:, 2].copy()
     return out
+
+
+def scan_repeats(text, sa, lcp, int64_t min_length, int64_t separator, int64_t max_repeats,
+                 int64_t max_period=0):
+    """Runs of repeated min_length-grams (all / non-first) and the top maximal repeats.
+
+    Maximal repeats with a period of at most ``max_period`` (<= 64) symbols
+    are left out of the table (0 keeps them all).
+
+    Returns a dict of int64 arrays: s_start, s_end, s_first (remove_all),
+    p_start, p_end, p_first (keep_first), and rep_count, rep_length, rep_first.
+    """
+    cdef int64_t n = text.shape[0]
+    if min_length < 1:
+        raise ValueError("min_length must be >= 1")
+    if not 0 <= max_period <= MAX_PERIOD:
+        raise ValueError(f"max_period must be in [0, {MAX_PERIOD}]")
+    if sa.shape[0] != n or lcp.shape[0] != n or sa.dtype != lcp.dtype:
+        raise ValueError("text, sa and lcp must have one length and sa/lcp one dtype")
+    if text.dtype != np.uint8 and text.dtype != np.uint16:
+        raise TypeError(f"text must be uint8 or uint16, not {text.dtype}")
+    _check_vectors(text)
+    if sa.dtype != np.int32 and sa.dtype != np.int64:
+        raise TypeError(f"sa must be int32 or int64, not {sa.dtype}")
+    _check_vectors(sa, lcp)
+    return _scan_all(text, sa, lcp, min_length, separator, max_repeats, max_period)
