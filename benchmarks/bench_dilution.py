@@ -135,7 +135,7 @@ def beam_run(path: str, config, with_stage: bool) -> tuple[float, dict | None, d
 
 def anchor(path: str, config) -> tuple[float, dict, Counter, Counter]:
     """The plain program: (wall seconds, {id: replaced indexes}, counts before, counts after) by normal form."""
-    from sanitize.dilution import crowded, fresh_value, item_hash, normal_form
+    from sanitize.dilution import crowded, fresh_value, item_hash, normal_form, run_length
     from sanitize.sensitive import KEY, apply_edits
     from sanitize.surrogates import SurrogateGenerator
 
@@ -164,7 +164,8 @@ def anchor(path: str, config) -> tuple[float, dict, Counter, Counter]:
             seen[item] += 1
             if item in over and seen[item] > cap:
                 runs[item] += 1
-                new = fresh_value(generator, entity_type, origin, text[s:e], doc["id"], (runs[item] - 1) // cap, avoid)
+                group = (runs[item] - 1) // run_length(cap)
+                new = fresh_value(generator, entity_type, origin, text[s:e], doc["id"], group, avoid)
                 edits.append((s, e, new, (entity_type, "dilution")))
                 replaced.append(index)
         if replaced:

@@ -24,13 +24,15 @@ Contract:
 * An item over the cap keeps its first ``cap`` occurrences in corpus order
   (source, position, then place in the document); every later occurrence is
   replaced by a fresh surrogate of its type (``sanitize.surrogates`` with
-  salt ``dilution/<run>/<attempt>``: inside one document, each run of
-  ``cap`` replaced occurrences of a value shares one replacement, so
-  coreference survives and no replacement exceeds the cap). A draw that
-  hits a *crowded* item, one with at least half the cap (and at least 2)
-  occurrences, is redrawn, so replacements do not push an item that is
-  under the cap over it. A ``hash`` digest is replaced by a fresh digest
-  of the same length. The
+  salt ``dilution/<run>/<attempt>``). A draw that hits a *crowded* item,
+  one with at least half the cap (and at least 2) occurrences, is redrawn;
+  inside one document each run of half the cap (:func:`run_length`)
+  replaced occurrences of a value shares one replacement, so coreference
+  survives and a replacement plus what was there stays under the cap. A
+  ``hash`` digest is replaced by a fresh digest of the same length. What is
+  left: replacements from different documents that land on one value (a
+  name type's pool holds some thousands of names), which the "after" table
+  shows. The
   result is the same on any number of workers and in every run.
 * Stats (report.json ``stages.dilution``): the cap, the corpus size in
   tokens, and per type, before and after: distinct items, occurrences, max
@@ -138,9 +140,9 @@ def occurrences(doc: dict, types: frozenset, generator):
 def fresh_value(generator, entity_type: str, origin: str, value: str, doc_id: str, group: int, avoid) -> str:
     """A replacement for ``value``: a surrogate of its type (a digest for a digest) whose hash is not in ``avoid``.
 
-    ``group`` numbers the runs of ``cap`` replaced occurrences of one value
-    in one document: a run shares its replacement (coreference survives),
-    the next run gets another, so no replacement itself exceeds the cap.
+    ``group`` numbers the runs (:func:`run_length`) of replaced occurrences
+    of one value in one document: a run shares its replacement (coreference
+    survives), the next run gets another.
     """
     for attempt in range(REDRAWS):
         salt = f"dilution/{group}/{attempt}"
@@ -170,7 +172,7 @@ def dilute(doc: dict, types: frozenset, cutoffs: dict, cap: int | None, generato
         item = item_hash(generator, entity_type, text[s:e])
         cutoff = cutoffs.get(item)
         if cutoff is not None and (*here, index) > tuple(cutoff):  # None: crowded but under the cap
-            group = runs[item] // cap
+            group = runs[item] // run_length(cap)
             runs[item] += 1
             new = fresh_value(generator, entity_type, origin, text[s:e], doc["id"], group, cutoffs)
             edits.append((s, e, new, (entity_type, "dilution")))
@@ -179,6 +181,11 @@ def dilute(doc: dict, types: frozenset, cutoffs: dict, cap: int | None, generato
         return doc, replaced
     new_text, items = apply_edits(text, edits, doc[SENSITIVE])
     return {**doc, "text": new_text, SENSITIVE: items}, replaced
+
+
+def run_length(cap: int) -> int:
+    """Replaced occurrences of one value in one document that share a replacement: half the cap."""
+    return max(1, cap // 2)
 
 
 def crowded(count: int, cap: int | None) -> bool:

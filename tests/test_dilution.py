@@ -194,7 +194,7 @@ def test_caps_hold_across_two_workers_and_runs_are_deterministic(tmp_path):
 
 
 def test_a_value_repeated_inside_one_document_is_capped_too(tmp_path):
-    """One long document repeats a name 300 times (a page header): runs of `cap` share a replacement."""
+    """One long document repeats a name 300 times (a page header): runs of half the cap share a replacement."""
     text, items = "", []
     for page in range(300):
         text += f"page {page} of the memo by "
@@ -203,7 +203,7 @@ def test_a_value_repeated_inside_one_document_is_capped_too(tmp_path):
     doc = {"id": "memo", "text": text, "source": "m.jsonl", "position": 1, "metadata": None, KEY: items}
     [out], stats = _run_stage([doc], DilutionConfig(max_occurrences=25), tmp_path / "o.json")
     counts = Counter(v for v, _, _ in _values(out))
-    assert counts[NAME] == 25 and max(counts.values()) == 25 and len(counts) == 1 + 11  # 275 = 11 runs of 25
+    assert counts[NAME] == 25 and max(counts.values()) == 25 and len(counts) == 1 + 23  # 275 = 22 runs of 12 + 11
     assert stats["by_type"]["PERSON"]["after"]["over_cap"] == 0
 
 
