@@ -144,37 +144,44 @@ def anchor(path: str, config) -> tuple[float, dict, Counter, Counter]:
     started = time.monotonic()
     generator = SurrogateGenerator(_key())
     types = set(config.types)
-    counts = Counter()
-    tokens = 0
+
+    def counted(docs):
+        counts = Counter()
+        for doc in docs:
+            for s, e, entity_type, _ in doc[KEY]:
+                if entity_type in types:
+                    counts[entity_type, normal_form(entity_type, doc["text"][s:e])] += 1
+        return counts
+
+    docs.sort(key=lambda d: (d["source"], d["position"]))
+    cap = config.cap(sum(len(doc["text"].split()) for doc in docs))
+    before = counts = counted(docs)
+    replaced_at: dict[str, list[int]] = {}
+    for round_ in range(config.rounds):
+        over = {item for item, n in counts.items() if cap is not None and n > cap}
+        avoid = {item_hash(generator, t, v) for (t, v), n in counts.items() if crowded(n, cap)}
+        seen = Counter()
+        for i, doc in enumerate(docs):
+            text, edits, runs = doc["text"], [], Counter()
+            for index, (s, e, entity_type, origin) in enumerate(doc[KEY]):
+                if entity_type not in types:
+                    continue
+                item = (entity_type, normal_form(entity_type, text[s:e]))
+                seen[item] += 1
+                if item in over and seen[item] > cap:
+                    run = f"{round_}.{runs[item] // run_length(cap)}"
+                    runs[item] += 1
+                    new = fresh_value(generator, entity_type, origin, text[s:e], doc["id"], run, avoid)
+                    edits.append((s, e, new, (entity_type, "dilution")))
+            if edits:
+                new_text, items = apply_edits(text, edits, doc[KEY])
+                docs[i] = {**doc, "text": new_text, KEY: items}
+        counts = counted(docs)
     for doc in docs:
-        tokens += len(doc["text"].split())
-        for s, e, entity_type, _ in doc[KEY]:
-            if entity_type in types:
-                counts[entity_type, normal_form(entity_type, doc["text"][s:e])] += 1
-    cap = config.cap(tokens)
-    over = {item for item, n in counts.items() if cap is not None and n > cap}
-    avoid = {item_hash(generator, t, v) for (t, v), n in counts.items() if crowded(n, cap)}
-    seen, replaced_at, after = Counter(), {}, Counter()
-    for doc in sorted(docs, key=lambda d: (d["source"], d["position"])):
-        text, edits, replaced, runs = doc["text"], [], [], Counter()
-        for index, (s, e, entity_type, origin) in enumerate(doc[KEY]):
-            if entity_type not in types:
-                continue
-            item = (entity_type, normal_form(entity_type, text[s:e]))
-            seen[item] += 1
-            if item in over and seen[item] > cap:
-                runs[item] += 1
-                group = (runs[item] - 1) // run_length(cap)
-                new = fresh_value(generator, entity_type, origin, text[s:e], doc["id"], group, avoid)
-                edits.append((s, e, new, (entity_type, "dilution")))
-                replaced.append(index)
+        replaced = [index for index, item in enumerate(doc[KEY]) if item[3] == "dilution"]
         if replaced:
             replaced_at[doc["id"]] = replaced
-        new_text, items = apply_edits(text, edits, doc[KEY])
-        for s, e, entity_type, _ in items:
-            if entity_type in types:
-                after[entity_type, normal_form(entity_type, new_text[s:e])] += 1
-    return time.monotonic() - started, replaced_at, counts, after
+    return time.monotonic() - started, replaced_at, before, counts
 
 
 def frequency_table(stats: dict) -> str:

@@ -29,10 +29,12 @@ Contract:
   inside one document each run of half the cap (:func:`run_length`)
   replaced occurrences of a value shares one replacement, so coreference
   survives and a replacement plus what was there stays under the cap. A
-  ``hash`` digest is replaced by a fresh digest of the same length. What is
-  left: replacements from different documents that land on one value (a
-  name type's pool holds some thousands of names), which the "after" table
-  shows. The
+  ``hash`` digest is replaced by a fresh digest of the same length.
+  Replacements from different documents may still land on one value (a
+  name type's pool holds some thousands of names), so the count and the
+  replacement run again, ``rounds`` times in all (salt ``<round>.<run>``);
+  what a last round leaves over the cap, the "after" table shows. No round
+  can help where the cap is below occurrences / pool size. The
   result is the same on any number of workers and in every run.
 * Stats (report.json ``stages.dilution``): the cap, the corpus size in
   tokens, and per type, before and after: distinct items, occurrences, max
@@ -83,6 +85,8 @@ class DilutionConfig:
     per_million_tokens: float = field(default=0.0, metadata={
         "min": 0.0, "help": "occurrences per million whitespace tokens of the corpus (0: off)"})
     types: tuple[str, ...] = field(default=IDENTIFYING_TYPES, metadata={"help": "entity types that are counted"})
+    rounds: int = field(default=2, metadata={
+        "min": 1, "max": 8, "help": "count-and-replace passes (a second one catches replacements that collided)"})
     max_copies: int = field(default=1, metadata={
         "min": 1, "help": "members kept per exact-duplicate group and near-duplicate cluster (first in corpus order)"})
     order: Literal["shuffle", "sensitive_first"] = field(default="shuffle", metadata={
@@ -137,15 +141,15 @@ def occurrences(doc: dict, types: frozenset, generator):
             yield item_hash(generator, entity_type, text[s:e]), (entity_type, doc["source"], doc["position"], index)
 
 
-def fresh_value(generator, entity_type: str, origin: str, value: str, doc_id: str, group: int, avoid) -> str:
+def fresh_value(generator, entity_type: str, origin: str, value: str, doc_id: str, run: str, avoid) -> str:
     """A replacement for ``value``: a surrogate of its type (a digest for a digest) whose hash is not in ``avoid``.
 
-    ``group`` numbers the runs (:func:`run_length`) of replaced occurrences
-    of one value in one document: a run shares its replacement (coreference
-    survives), the next run gets another.
+    ``run`` names the round and the run (:func:`run_length`) of replaced
+    occurrences of one value in one document: a run shares its replacement
+    (coreference survives), the next run gets another.
     """
     for attempt in range(REDRAWS):
-        salt = f"dilution/{group}/{attempt}"
+        salt = f"dilution/{run}/{attempt}"
         if origin == "hash":
             new = generator.hmac_hex(entity_type, f"{doc_id}\0{value}\0{salt}", length=len(value))
         else:
@@ -155,7 +159,8 @@ def fresh_value(generator, entity_type: str, origin: str, value: str, doc_id: st
     return new
 
 
-def dilute(doc: dict, types: frozenset, cutoffs: dict, cap: int | None, generator) -> tuple[dict, Counter]:
+def dilute(doc: dict, types: frozenset, cutoffs: dict, cap: int | None, generator,
+           round_: int = 0) -> tuple[dict, Counter]:
     """``doc`` with each occurrence past its item's cutoff replaced; and replacements per type.
 
     ``cutoffs`` maps each crowded item's hash to the corpus position
@@ -172,9 +177,9 @@ def dilute(doc: dict, types: frozenset, cutoffs: dict, cap: int | None, generato
         item = item_hash(generator, entity_type, text[s:e])
         cutoff = cutoffs.get(item)
         if cutoff is not None and (*here, index) > tuple(cutoff):  # None: crowded but under the cap
-            group = runs[item] // run_length(cap)
+            run = f"{round_}.{runs[item] // run_length(cap)}"
             runs[item] += 1
-            new = fresh_value(generator, entity_type, origin, text[s:e], doc["id"], group, cutoffs)
+            new = fresh_value(generator, entity_type, origin, text[s:e], doc["id"], run, cutoffs)
             edits.append((s, e, new, (entity_type, "dilution")))
             replaced[entity_type] += 1
     if not edits:
@@ -275,11 +280,12 @@ class _Tokens(beam.CombineFn):
         return acc
 
 
-def stage_stats(tokens: int, cap: int | None, before: dict, after: dict, replaced: dict) -> dict:
-    """The report's dilution section: counts only, no value and no hash."""
+def stage_stats(tokens: int, cap: int | None, rounds: int, before: dict, after: dict, replaced: dict) -> dict:
+    """The report's dilution section: counts only, no value and no hash (replacements summed over rounds)."""
     types = sorted(set(before) | set(after))
     return {
         "cap": cap,
+        "rounds": rounds,
         "whitespace_tokens": tokens,
         "occurrences_replaced": sum(replaced.values()),
         "by_type": {
@@ -324,13 +330,17 @@ class _Tally(beam.DoFn):
 class _Dilute(_WithGenerator):
     REPLACED = "replaced"
 
+    def __init__(self, types: tuple, key_factory, round_: int):
+        super().__init__(types, key_factory)
+        self.round = round_
+
     def setup(self):
         super().setup()
         self.busy_us = beam.metrics.Metrics.counter(STAGE, "busy_us")
 
     def process(self, doc, cutoffs, cap):
         start = time.perf_counter()
-        doc, replaced = dilute(doc, self.types, cutoffs, cap, self.generator)
+        doc, replaced = dilute(doc, self.types, cutoffs, cap, self.generator, self.round)
         self.busy_us.inc(int((time.perf_counter() - start) * 1e6))
         for entity_type, n in replaced.items():
             yield beam.pvalue.TaggedOutput(self.REPLACED, (entity_type, n))
@@ -352,17 +362,24 @@ class DiluteFrequencies(beam.PTransform):
         config, key, types = self.config, self.key_factory, self.config.types
         tokens = docs | "Tokens" >> beam.CombineGlobally(_Tokens())
         cap = tokens | "Cap" >> beam.Map(config.cap)
-        tallied = (
-            docs
-            | "Occurrences" >> beam.ParDo(_Occurrences(types, key))
-            | "ByItem" >> beam.GroupByKey()
-            | "Tally" >> beam.ParDo(_Tally(), cap=beam.pvalue.AsSingleton(cap)).with_outputs(_Tally.CROWDED, main="counts")
-        )
-        diluted = docs | "Dilute" >> beam.ParDo(
-            _Dilute(types, key), cutoffs=beam.pvalue.AsDict(tallied[_Tally.CROWDED]), cap=beam.pvalue.AsSingleton(cap)
-        ).with_outputs(_Dilute.REPLACED, main="docs")
+        current, before, replaced = docs, None, []
+        for round_ in range(config.rounds):
+            tallied = (
+                current
+                | f"Occurrences[{round_}]" >> beam.ParDo(_Occurrences(types, key))
+                | f"ByItem[{round_}]" >> beam.GroupByKey()
+                | f"Tally[{round_}]" >> beam.ParDo(_Tally(), cap=beam.pvalue.AsSingleton(cap))
+                .with_outputs(_Tally.CROWDED, main="counts")
+            )
+            before = tallied["counts"] if before is None else before
+            diluted = current | f"Dilute[{round_}]" >> beam.ParDo(
+                _Dilute(types, key, round_), cutoffs=beam.pvalue.AsDict(tallied[_Tally.CROWDED]),
+                cap=beam.pvalue.AsSingleton(cap),
+            ).with_outputs(_Dilute.REPLACED, main="docs")
+            current = diluted["docs"]
+            replaced.append(diluted[_Dilute.REPLACED])
         after = (
-            diluted["docs"]
+            current
             | "Recount" >> beam.ParDo(_Occurrences(types, key))
             | "ItemAndType" >> beam.Map(lambda pair: ((pair[0], pair[1][0]), None))
             | "CountAfter" >> beam.combiners.Count.PerKey()
@@ -373,9 +390,11 @@ class DiluteFrequencies(beam.PTransform):
             | "Stats" >> beam.Map(
                 stage_stats,
                 cap=beam.pvalue.AsSingleton(cap),
-                before=beam.pvalue.AsSingleton(tallied["counts"] | "Before" >> beam.CombineGlobally(_Histograms())),
+                rounds=config.rounds,
+                before=beam.pvalue.AsSingleton(before | "Before" >> beam.CombineGlobally(_Histograms())),
                 after=beam.pvalue.AsSingleton(after | "After" >> beam.CombineGlobally(_Histograms())),
-                replaced=beam.pvalue.AsDict(diluted[_Dilute.REPLACED] | "Replaced" >> beam.CombinePerKey(sum)),
+                replaced=beam.pvalue.AsDict(
+                    replaced | "AllReplaced" >> beam.Flatten() | "Replaced" >> beam.CombinePerKey(sum)),
             )
         )
-        return {"docs": diluted["docs"], "removed": docs.pipeline | "NoRemovals" >> beam.Create([]), "stats": stats}
+        return {"docs": current, "removed": docs.pipeline | "NoRemovals" >> beam.Create([]), "stats": stats}
