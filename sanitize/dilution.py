@@ -36,14 +36,15 @@ Contract:
   what a last round leaves over the cap, the "after" table shows. No round
   can help where the cap is below occurrences / pool size. The
   result is the same on any number of workers and in every run.
-* Stats (report.json ``stages.dilution``): the cap, the corpus size in
-  tokens, and per type, before and after: distinct items, occurrences, max
-  and p99 occurrences per item, items over the cap. "After" is counted
-  again on the output, not assumed: a replacement that happens to equal
-  another value is seen. The stage removes no document.
+* Stats (report.json ``stages.dilution``): the cap, the rounds, the corpus
+  size in tokens, and per type, before and after: distinct items,
+  occurrences, max and p99 occurrences per item, items over the cap, and
+  replacements made (over all rounds). "After" is counted again on the
+  output, not assumed: a replacement that happens to equal another value is
+  seen. The stage removes no document.
 
 Scale: every occurrence (a 32-character hash plus its corpus position)
-crosses one GroupByKey; memory per item is O(cap) on runners that stream
+crosses one GroupByKey per round; memory per item is O(cap) on runners that stream
 grouped values (Dataflow, Flink, Spark). Every worker holds, as a side
 input, the crowded items (about 100 bytes each: at most 2 × occurrences /
 cap of them).
