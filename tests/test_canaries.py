@@ -387,9 +387,14 @@ def test_no_canary_text_in_logs_or_stats(caplog, tmp_path):
         stats = out["stats"]
         assert_that(stats, equal_to([result.stats]))
     logged = caplog.text + json.dumps(result.stats)
-    assert "canaries: 12 planted" in caplog.text  # the stage logs its counts
+    ours = "\n".join(r.getMessage() for r in caplog.records if r.name.split(".")[0] in ("sanitize", "pipelines", "dedup"))
+    assert "canaries: 12 planted" in ours  # the stage logs its counts
     for canary in result.canaries:
-        assert canary.secret not in logged and canary.text[:30] not in logged and canary.canary_id not in logged
+        assert canary.text[:30] not in logged and canary.canary_id not in logged
+        # a 6-digit PIN can turn up by chance in Beam's DEBUG lines (timestamps, ports): those never see
+        # canary data, so short secrets are checked against demem's own log lines and the stats
+        assert canary.secret not in ours + json.dumps(result.stats)
+        assert len(canary.secret) < 10 or canary.secret not in logged
 
 
 # --- the manifest -----------------------------------------------------------------------------
