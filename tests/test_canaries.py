@@ -302,6 +302,21 @@ def test_block_places_copies_consecutively_and_spread_does_not():
         assert any(at == {(start + k) % len(order) for k in range(len(at))} for start in at), cid  # may wrap
 
 
+def test_block_follows_the_order_key_a_document_carries():
+    """Under sensitive_first every document carries ORDER_KEY: block hosts are consecutive in that order."""
+    docs = [{**d, ORDER_KEY: cn.keyed_hash64(d["id"], 99, b"another-order")} for d in host_corpus()]
+    spliced = insert_canaries(docs, dataclasses.replace(SMALL, placement="block", mode="splice"), 5,
+                              order_key=writer_order)
+    order = [d["id"] for d in sorted(docs, key=lambda d: d[ORDER_KEY])]
+    hash_order = [d["id"] for d in sorted(docs, key=lambda d: writer_order(d["id"]))]
+    consecutive = {"own": 0, "hash": 0}
+    for placements in _copies(spliced.manifest).values():
+        for name, ids in (("own", order), ("hash", hash_order)):
+            at = {ids.index(p["document_id"]) for p in placements}
+            consecutive[name] += any(at == {(s + k) % len(ids) for k in range(len(at))} for s in at)
+    assert consecutive["own"] == len(_copies(spliced.manifest)) and consecutive["hash"] < consecutive["own"]
+
+
 def test_splice_text_at_boundaries():
     text = "One two. Three four! (Five) six? 7 eight.\n\nNine e.g. ten."
     assert sentence_boundaries(text) == [0, 9, 21, 33, 43, len(text)]
