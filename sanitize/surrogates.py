@@ -610,14 +610,17 @@ class SurrogateGenerator:
 
     # ------------------------------------------------------------------- names
 
-    def name_token(self, token: str, role: str, doc_id: str, salt: str = "", attempt: int = 0) -> str:
+    def name_token(self, token: str, role: str, doc_id: str, salt: str = "", attempt: int = 0,
+                   avoid: frozenset = frozenset()) -> str:
         """Surrogate of one name token (no spaces), keyed by (doc_id, token, salt) so it is the same in every
         mention. ``role``: ``first``/``last`` (the pool to draw from), or ``auto:first``/``auto:last`` (the
-        token's own pool if it is a known first or last name, else the given position's)."""
+        token's own pool if it is a known first or last name, else the given position's). Never the token
+        itself, nor any case-folded token in ``avoid`` (the other tokens of the same name)."""
         if "-" in token.strip("-"):
-            return "-".join(self.name_token(part, role, doc_id, salt, attempt) if part else part
+            return "-".join(self.name_token(part, role, doc_id, salt, attempt, avoid) if part else part
                             for part in token.split("-"))
         key = token.casefold()
+        avoid = avoid | {key}
         pools = self.pools
         if role.startswith("auto:"):
             is_first, is_last = key in pools.first_keys, key in pools.last_keys
@@ -633,7 +636,7 @@ class SurrogateGenerator:
         for _ in range(16):
             bits, index = divmod(bits, size)
             value = pool[index]
-            if value.casefold() != key:
+            if value.casefold() not in avoid:
                 break
         return _match_case(value, token)
 
@@ -681,6 +684,8 @@ class SurrogateGenerator:
             rng = self._value_stream(kind, original, doc_id, salt, attempt)
             return original.rstrip() + " " + self._fresh_name(rng, False, True) + original[len(original.rstrip()):]
         comma_order = len(name_idx) > 1 and parsed[name_idx[0]].group(4).startswith(",")
+        # no draw may bring back another token of this name ("John Van Dyke" never gets a "Van")
+        own = frozenset(part.casefold() for m in parsed for part in m.group(2).split("-") if part)
         final = len(name_idx) - 1
         for n, i in enumerate(name_idx):
             if kind == "FIRST_NAME":
@@ -699,7 +704,7 @@ class SurrogateGenerator:
             if len(core) == 1 or ("." in core and all(len(part) == 1 for part in core.split("."))):  # "J", "J.R"
                 new_core = ".".join(self._initial(c, doc_id, salt, attempt) for c in core.split("."))
             else:
-                new_core = self.name_token(core, role, doc_id, salt, attempt)
+                new_core = self.name_token(core, role, doc_id, salt, attempt, own)
             tokens[i] = m.group(1) + new_core + m.group(3) + m.group(4)
         pieces[::2] = tokens
         return original[:len(original) - len(original.lstrip())] + "".join(pieces) + original[len(original.rstrip()):]
