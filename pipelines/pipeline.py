@@ -148,7 +148,8 @@ def decide_documents(docs, config: Config, reread) -> tuple[list, list, dict]:
         decisions.append(exact["decisions"])
         names.append(EXACT_STAGE)
     if near.enabled:
-        result = {"fingerprints": fingerprints, "docs": docs} | NEAR_STAGE >> NearDuplicates(near, reread, max_copies=max_copies)
+        near_stage = NearDuplicates(near, reread, max_copies=max_copies)
+        result = {"fingerprints": fingerprints, "docs": docs} | NEAR_STAGE >> near_stage
         stats[NEAR_STAGE] = result["stats"]
         decisions.append(result["decisions"])
         names.append(NEAR_STAGE)

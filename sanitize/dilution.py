@@ -267,20 +267,6 @@ class _Histograms(beam.CombineFn):
         return acc
 
 
-class _Tokens(beam.CombineFn):
-    def create_accumulator(self):
-        return 0
-
-    def add_input(self, acc, doc):
-        return acc + len(doc["text"].split())
-
-    def merge_accumulators(self, accs):
-        return sum(accs)
-
-    def extract_output(self, acc):
-        return acc
-
-
 def stage_stats(tokens: int, cap: int | None, rounds: int, before: dict, after: dict, replaced: dict) -> dict:
     """The report's dilution section: counts only, no value and no hash (replacements summed over rounds)."""
     types = sorted(set(before) | set(after))
@@ -361,7 +347,8 @@ class DiluteFrequencies(beam.PTransform):
 
     def expand(self, docs):
         config, key, types = self.config, self.key_factory, self.config.types
-        tokens = docs | "Tokens" >> beam.CombineGlobally(_Tokens())
+        tokens = (docs | "Tokens" >> beam.Map(lambda doc: len(doc["text"].split()))
+                  | "SumTokens" >> beam.CombineGlobally(sum))
         cap = tokens | "Cap" >> beam.Map(config.cap)
         current, before, replaced = docs, None, []
         for round_ in range(config.rounds):

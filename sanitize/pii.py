@@ -510,7 +510,7 @@ class Scrubber:
         items = [()] * len(texts) if items is None else items
         results = []
         for text, doc_id, (findings, allowed), before in zip(texts, doc_ids, self._analyze(texts), items):
-            edits = [(f.start, f.end, new, _ITEM_ORIGIN.get(f.operator) and (f.entity_type, _ITEM_ORIGIN[f.operator]))
+            edits = [(f.start, f.end, new, (f.entity_type, f.operator) if f.operator in _VALUE_OPERATORS else None)
                      for f, new in zip(findings, self.replacements(text, findings, doc_id))]
             taken = sorted([*((f.start, f.end) for f in findings), *((s, e) for s, e, _, _ in before)])
             kept = [[s, e, entity_type, "allowed"] for s, e, entity_type in _kept_allowed(allowed, taken)]
@@ -651,8 +651,8 @@ def person_parts(value: str, lower_words: set[str]) -> list[tuple[int, int]]:
     return parts
 
 
-# Operators whose output is still a value someone could memorize: sensitive items for frequency dilution.
-_ITEM_ORIGIN = {"surrogate": "surrogate", "hash": "hash"}
+# Operators whose output is still a value someone could memorize: sensitive items (origin = operator name).
+_VALUE_OPERATORS = frozenset({"surrogate", "hash"})
 
 
 def _kept_allowed(allowed: list[tuple[int, int, str]], taken: list[tuple[int, int]]) -> list[tuple[int, int, str]]:
